@@ -1,0 +1,138 @@
+"""Second factors: YubiKey OTPs (local or remote validation) and TOTP codes.
+
+django-otp's YubiKey plugin checks each OTP and refuses every replay. Above
+it, Corral keeps the newest verified OTP of each key replayable for a while
+(privileges say how long they accept it), and refuses any OTP older than that
+newest one. Verification holds a row lock on the device, so ten requests
+carrying the same new OTP count it once and then see it as a replay.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import LocalYubikey, RemoteYubikey, User, hash_secret
+
+logger = logging.getLogger(__name__)
+
+_MODHEX_OTP = re.compile(r"^[cbdefghijklnrtuv]{32,64}$")
+
+
+class OtpRejected(Exception):
+    """The OTP is malformed, unknown, stale or refused by the validator."""
+
+
+def looks_like_yubikey_otp(value: str) -> bool:
+    return bool(_MODHEX_OTP.match(value or ""))
+
+
+def has_yubikey(user: User) -> bool:
+    return (
+        LocalYubikey.objects.filter(user=user, confirmed=True).exists()
+        or RemoteYubikey.objects.filter(user=user, confirmed=True).exists()
+    )
+
+
+def verify_yubikey_otp(user: User, otp: str) -> datetime:
+    """Verify `otp` for `user`; return when it was (first) verified.
+
+    Raises OtpRejected for anything else. The time returned for a replayed
+    OTP is that of its first verification, so privileges can judge its age.
+    """
+    otp = (otp or "").strip()
+    if not looks_like_yubikey_otp(otp):
+        raise OtpRejected("not a YubiKey OTP")
+    public_id = otp[:-32]
+    with transaction.atomic():
+        device = _locked_device(user, public_id)
+        if device is None:
+            raise OtpRejected("no YubiKey with this public id is enrolled")
+        replayed = _replayed_at(device, otp)
+        if replayed is not None:
+            return replayed
+        if not device.verify_token(otp):
+            logger.info("YubiKey OTP refused for user %s", user.pk)
+            raise OtpRejected("the OTP was refused")
+        now = timezone.now()
+        device.last_otp_hash = hash_secret(otp)
+        device.last_verified_at = now
+        device.save(update_fields=["last_otp_hash", "last_verified_at"])
+        return now
+
+
+def _locked_device(user: User, public_id: str):
+    local = (
+        LocalYubikey.objects.select_for_update()
+        .filter(user=user, public_identity=public_id, confirmed=True)
+        .first()
+    )
+    if local is not None:
+        return local
+    return (
+        RemoteYubikey.objects.select_for_update()
+        .filter(user=user, public_id=public_id, confirmed=True)
+        .first()
+    )
+
+
+def _replayed_at(device, otp: str) -> datetime | None:
+    if not device.last_otp_hash or device.last_verified_at is None:
+        return None
+    if not hmac.compare_digest(device.last_otp_hash, hash_secret(otp)):
+        return None
+    age = timezone.now() - device.last_verified_at
+    if age > timedelta(seconds=settings.CORRAL_OTP_REPLAY_MAX_AGE):
+        raise OtpRejected("the OTP has expired")
+    return device.last_verified_at
+
+
+def verify_second_factor(user: User, token: str) -> tuple[str, datetime | None]:
+    """Verify a `2fa` value: a YubiKey OTP, a TOTP code or a recovery code.
+
+    Returns the factor's name and, for a YubiKey, when it was verified.
+    """
+    token = (token or "").strip()
+    if looks_like_yubikey_otp(token):
+        return "yubikey", verify_yubikey_otp(user, token)
+    for device in TOTPDevice.objects.filter(user=user, confirmed=True):
+        if device.verify_token(token):
+            return "totp", None
+    for device in StaticDevice.objects.filter(user=user, confirmed=True):
+        if device.verify_token(token):
+            return "recovery", None
+    raise OtpRejected("the code was refused")
+
+
+def has_second_factor(user: User) -> bool:
+    return (
+        has_yubikey(user)
+        or TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    )
+
+
+def second_factor_required(user: User) -> bool:
+    """Whether this user must present a second factor at every sign-in."""
+    if user.require_second_factor:
+        return True
+    from privileges.models import Privilege
+
+    return (
+        Privilege.objects.filter(
+            user=user, account__require_second_factor=True
+        ).exists()
+        or Privilege.objects.filter(
+            user=user, group__account__require_second_factor=True
+        ).exists()
+        or Privilege.objects.filter(
+            user=user, virtual_machine__group__account__require_second_factor=True
+        ).exists()
+    )

@@ -1,0 +1,295 @@
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Prefetch
+from rest_framework import exceptions, status
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from accounts import actions
+from accounts.models import Account, ApiKey, User
+from accounts.serializers import (
+    AccountCreateSerializer,
+    AccountSerializer,
+    AccountUpdateSerializer,
+    ApiKeyCreateSerializer,
+    ApiKeyOverviewSerializer,
+    ApiKeySerializer,
+    SignupSerializer,
+    UserDetailSerializer,
+    UserSerializer,
+    UserUpdateSerializer,
+)
+from groups.models import Group
+from groups.serializers import GroupOverviewSerializer
+from panel import audit
+from panel.api import CorralView, is_overview, lookup, query_flag
+from panel.models import AuditEvent
+from privileges.levels import Level
+from privileges.models import Privilege
+from privileges.policy import ACCOUNT_ADMIN, CLUSTER_ADMIN, Policy
+from privileges.serializers import privilege_queryset
+
+# Users --------------------------------------------------------------------
+
+
+class UserList(CorralView):
+    permission_classes = [AllowAny]
+
+    def get(self, request):
+        if not request.user.is_authenticated:
+            raise exceptions.NotAuthenticated()
+        users = self.policy.users().order_by("id")
+        return Response(UserSerializer(users, many=True).data)
+
+    def post(self, request):
+        signed_in = request.user.is_authenticated
+        if not signed_in and settings.CORRAL_SIGNUP == "closed":
+            raise exceptions.PermissionDenied("Sign-up is closed on this panel.")
+        data = self.validated(SignupSerializer)
+        if signed_in:
+            # Creating someone else's user is an admin's job, without an account.
+            data.pop("account_name", None)
+        approved = signed_in or settings.CORRAL_SIGNUP != "approval"
+        try:
+            user = actions.create_user(
+                **data,
+                approved=approved,
+                actor=request.user if signed_in else None,
+                address=self.address,
+            )
+        except actions.NameTaken as taken:
+            return Response({taken.field: ["is already taken"]}, status=400)
+        return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+class UserDetail(CorralView):
+    def get_user(self, spec: str) -> User:
+        user = lookup(self.policy.users(), spec, field="username")
+        if user is None:
+            raise exceptions.NotFound()
+        return user
+
+    def require_self_or_admin(self, user: User) -> None:
+        if (
+            user.pk != request_user_id(self.request)
+            and not self.policy.is_cluster_admin()
+        ):
+            self.policy.require_cluster(Level.CLUSTER_ADMIN)
+
+    def get(self, request, user):
+        found = self.get_user(user)
+        serializer = (
+            UserDetailSerializer
+            if found.pk == request.user.pk or self.policy.is_cluster_admin()
+            else UserSerializer
+        )
+        return Response(serializer(found).data)
+
+    def put(self, request, user):
+        found = self.get_user(user)
+        self.require_self_or_admin(found)
+        changes = self.validated(UserUpdateSerializer)
+        if "approved" in changes:
+            self.policy.require_cluster(Level.CLUSTER_ADMIN)
+        with transaction.atomic():
+            password = changes.pop("password", None)
+            for field, value in changes.items():
+                setattr(found, field, value)
+            if changes:
+                found.save(update_fields=list(changes))
+            if password is not None:
+                actions.change_password(
+                    found, password, actor=request.user, address=self.address
+                )
+        return Response(UserDetailSerializer(found).data)
+
+    def delete(self, request, user):
+        found = self.get_user(user)
+        self.require_self_or_admin(found)
+        actions.delete_user(found, actor=request.user, address=self.address)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def request_user_id(request):
+    return request.user.pk if request.user.is_authenticated else None
+
+
+# API keys -----------------------------------------------------------------
+
+
+class ApiKeyList(CorralView):
+    def keys(self):
+        qs = ApiKey.objects.select_related("user").order_by("id")
+        if self.policy.is_cluster_admin():
+            return qs
+        return qs.filter(user=self.request.user)
+
+    def get(self, request):
+        keys = self.keys()
+        if is_overview(request):
+            keys = keys.prefetch_related(
+                Prefetch(
+                    "privileges", queryset=privilege_queryset(Privilege.objects.all())
+                )
+            )
+            return Response(ApiKeyOverviewSerializer(keys, many=True).data)
+        return Response(ApiKeySerializer(keys, many=True).data)
+
+    def post(self, request):
+        if self.policy.ctx.api_key is not None:
+            raise exceptions.PermissionDenied("An API key cannot create API keys.")
+        data = self.validated(ApiKeyCreateSerializer)
+        owner = request.user
+        user_id = data.get("user_id")
+        if user_id is not None and user_id != request.user.pk:
+            self.policy.require_cluster(Level.CLUSTER_ADMIN)
+            owner = User.objects.filter(pk=user_id).first()
+            if owner is None:
+                return Response({"user_id": ["no such user"]}, status=400)
+        key, secret = actions.create_api_key(
+            owner,
+            label=data.get("label", ""),
+            expires_at=data.get("expires_at"),
+            actor=request.user,
+            address=self.address,
+        )
+        body = ApiKeySerializer(key).data
+        body["api_key"] = secret
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class ApiKeyDetail(ApiKeyList):
+    def get_key(self, spec):
+        key = lookup(self.keys(), spec, field="label")
+        if key is None:
+            raise exceptions.NotFound()
+        return key
+
+    def get(self, request, key):
+        return Response(ApiKeyOverviewSerializer(self.get_key(key)).data)
+
+    def delete(self, request, key):
+        found = self.get_key(key)
+        actions.delete_api_key(found, actor=request.user, address=self.address)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# Accounts -----------------------------------------------------------------
+
+
+def overview_queryset(policy: Policy, accounts, include_deleted: bool):
+    """Accounts with the groups and machines the caller may see, prefetched
+    in a fixed number of queries however many accounts there are."""
+    vms = policy.virtual_machines().select_related("group__account")
+    if not include_deleted:
+        vms = vms.filter(deleted=False)
+    groups = policy.groups().prefetch_related(
+        Prefetch("virtual_machines", queryset=vms, to_attr="visible_vms")
+    )
+    return accounts.prefetch_related(
+        Prefetch("groups", queryset=groups, to_attr="visible_groups")
+    )
+
+
+def account_data(account: Account, overview: bool) -> dict:
+    data = AccountSerializer(account).data
+    if overview:
+        data["groups"] = GroupOverviewSerializer(account.visible_groups, many=True).data
+    return data
+
+
+def own_account_first(accounts: list[Account], policy: Policy) -> list[Account]:
+    """The caller's own account leads: the oldest where they are account admin,
+    else the first they can reach. BigV clients take the first as default."""
+    admin_of = [
+        a for a in accounts if policy.scope.accounts.get(a.id, 0) >= ACCOUNT_ADMIN
+    ]
+    if not admin_of:
+        return accounts
+    own = min(admin_of, key=lambda a: (a.created_at, a.id))
+    return [own, *(a for a in accounts if a.id != own.id)]
+
+
+class AccountList(CorralView):
+    def get(self, request):
+        overview = is_overview(request)
+        accounts = self.policy.accounts().order_by("id")
+        if overview:
+            accounts = overview_queryset(
+                self.policy, accounts, query_flag(request, "include_deleted")
+            )
+        ordered = own_account_first(list(accounts), self.policy)
+        return Response([account_data(a, overview) for a in ordered])
+
+    def post(self, request):
+        data = self.validated(AccountCreateSerializer)
+        try:
+            account = actions.create_account(
+                name=data["name"], owner=request.user, address=self.address
+            )
+        except actions.NameTaken:
+            return Response({"name": ["is already taken"]}, status=400)
+        return Response(AccountSerializer(account).data, status=status.HTTP_201_CREATED)
+
+
+def get_account(policy: Policy, spec: str) -> Account:
+    account = lookup(Account.objects.all(), spec)
+    if account is None:
+        raise exceptions.NotFound()
+    policy.require_visible(account)
+    return account
+
+
+class AccountDetail(CorralView):
+    def get(self, request, account):
+        found = get_account(self.policy, account)
+        overview = is_overview(request)
+        if overview:
+            found = overview_queryset(
+                self.policy,
+                Account.objects.filter(pk=found.pk),
+                query_flag(request, "include_deleted"),
+            ).get()
+        return Response(account_data(found, overview))
+
+    def put(self, request, account):
+        found = get_account(self.policy, account)
+        changes = self.validated(AccountUpdateSerializer)
+        if "suspended" in changes:
+            self.policy.require(found, CLUSTER_ADMIN)
+        else:
+            self.policy.require(found, Level.ACCOUNT_ADMIN)
+        if changes:
+            with transaction.atomic():
+                for field, value in changes.items():
+                    setattr(found, field, value)
+                found.save(update_fields=list(changes))
+                audit.record(
+                    AuditEvent.Kind.ACCOUNT_CHANGED,
+                    actor=request.user,
+                    address=self.address,
+                    account=found,
+                    changes=changes,
+                )
+        return Response(AccountSerializer(found).data)
+
+    def delete(self, request, account):
+        found = get_account(self.policy, account)
+        # Deleting needs more than its creator held (account_admin).
+        self.policy.require(found, CLUSTER_ADMIN)
+        with transaction.atomic():
+            if Group.objects.filter(
+                account=found, virtual_machines__isnull=False
+            ).exists():
+                return Response(
+                    {"account": ["still has virtual machines; purge them first"]},
+                    status=400,
+                )
+            audit.record(
+                AuditEvent.Kind.ACCOUNT_DELETED,
+                actor=request.user,
+                address=self.address,
+                name=found.name,
+            )
+            found.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,46 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from groups.models import Group
+from machines.serializers import VirtualMachineSummarySerializer
+from panel.validators import validate_dns_label
+
+
+def dns_label_field(**kwargs):
+    return serializers.CharField(max_length=63, **kwargs)
+
+
+def check_dns_label(value: str) -> str:
+    try:
+        validate_dns_label(value)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.messages) from None
+    return value
+
+
+class GroupSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Group
+        fields = ["id", "name", "account_id", "vlan_num"]
+
+
+class GroupOverviewSerializer(GroupSerializer):
+    virtual_machines = serializers.SerializerMethodField()
+
+    class Meta(GroupSerializer.Meta):
+        fields = [*GroupSerializer.Meta.fields, "virtual_machines"]
+
+    def get_virtual_machines(self, group) -> list[dict]:
+        # Views prefetch the machines the caller may see into `visible_vms`.
+        vms = getattr(group, "visible_vms", [])
+        return VirtualMachineSummarySerializer(vms, many=True).data
+
+
+class GroupWriteSerializer(serializers.Serializer):
+    name = dns_label_field(required=False)
+    vlan_num = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=4094
+    )
+
+    def validate_name(self, value):
+        return check_dns_label(value)

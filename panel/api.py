@@ -1,0 +1,93 @@
+"""API plumbing shared by every app: error bodies and typed exceptions."""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class ConditionUnmet(exceptions.PermissionDenied):
+    """The caller holds a privilege here, but one of its conditions fails."""
+
+    default_code = "condition_unmet"
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "The resource is busy."
+    default_code = "conflict"
+
+
+class Suspended(exceptions.PermissionDenied):
+    default_detail = "This account is suspended: it can be read but not changed."
+    default_code = "suspended"
+
+
+def exception_handler(exc, context):
+    """Flat error bodies: {field: [messages]} for 400, {detail: text} otherwise."""
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError) and not isinstance(
+        response.data, dict
+    ):
+        response.data = {"non_field_errors": response.data}
+    return response
+
+
+def bad_request(field: str, message: str) -> Response:
+    return Response({field: [message]}, status=status.HTTP_400_BAD_REQUEST)
+
+
+def lookup(queryset, spec: str, field: str = "name"):
+    """Find by numeric id or by name, as every BigV path segment allows.
+
+    Returns None when nothing matches; callers answer 404 through the policy.
+    """
+    spec = (spec or "").strip()
+    if not spec:
+        return None
+    if spec.isdigit():
+        return queryset.filter(pk=int(spec)).first()
+    return queryset.filter(**{field: spec}).first()
+
+
+def query_flag(request, name: str) -> bool:
+    return request.query_params.get(name, "").lower() in {"1", "true", "yes"}
+
+
+def is_overview(request) -> bool:
+    return request.query_params.get("view") == "overview"
+
+
+class CorralView(APIView):
+    """Base for API views: the policy and the client's address at hand."""
+
+    @property
+    def policy(self):
+        from privileges.policy import Policy
+
+        return Policy.for_request(self.request)
+
+    @property
+    def address(self) -> str:
+        from panel.context import client_address
+
+        return client_address(self.request._request)
+
+    def validated(self, serializer_class, **kwargs) -> dict:
+        """Validate the body; unknown fields are dropped silently."""
+        data = self.request.data if isinstance(self.request.data, dict) else None
+        if data is None and hasattr(self.request.data, "dict"):
+            data = self.request.data.dict()
+        if data is None:
+            raise exceptions.ParseError("The body must be a JSON object.")
+        serializer = serializer_class(data=data, **kwargs)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
