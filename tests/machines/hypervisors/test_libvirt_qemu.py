@@ -32,7 +32,8 @@ from machines.hypervisors.libvirt_driver import MIB, LibvirtDriver
 
 pytestmark = pytest.mark.integration
 
-URI = "qemu:///system"
+# Another daemon (e.g. qemu+ssh://head/system) can be named for a manual run.
+URI = os.environ.get("CORRAL_LIBVIRT_TEST_URI", "qemu:///system")
 GRACE_SECONDS = 5
 
 
@@ -106,6 +107,20 @@ def base_image(workdir):
     return path
 
 
+@pytest.fixture
+def domain_uuid(conn):
+    """A fresh uuid whose domain is removed even when the test fails midway."""
+    domain_uuid = str(uuid.uuid4())
+    yield domain_uuid
+    try:
+        domain = conn.lookupByUUIDString(domain_uuid)
+    except libvirt.libvirtError:
+        return
+    if domain.isActive():
+        domain.destroy()
+    domain.undefine()
+
+
 def _volume_bytes(conn, pool, name):
     return conn.storagePoolLookupByName(pool).storageVolLookupByName(name).info()[1]
 
@@ -119,11 +134,13 @@ def _state(conn, spec):
     return conn.lookupByUUIDString(spec.uuid).state()[0]
 
 
-def test_a_machine_through_its_life(conn, pools, network, base_image, names):
+def test_a_machine_through_its_life(
+    conn, pools, network, base_image, names, domain_uuid
+):
     sata, backup = pools
     driver = LibvirtDriver(URI)
     spec = DomainSpec(
-        uuid=str(uuid.uuid4()),
+        uuid=domain_uuid,
         name=names,
         cores=1,
         memory_mib=128,
