@@ -206,6 +206,7 @@ CORRAL_CREDENTIAL_CACHE_SECONDS = env_int(
 )
 CORRAL_OTP_REPLAY_MAX_AGE = env_int("CORRAL_OTP_REPLAY_MAX_AGE", 86400, minimum=0)
 CORRAL_YUBIKEY_SERVICE = env_str("CORRAL_YUBIKEY_SERVICE", "default")
+CORRAL_YUBIKEY_TIMEOUT = env_int("CORRAL_YUBIKEY_TIMEOUT", 10, minimum=1)
 
 # Lockout: failures count per (username, address) and per address.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10, minimum=1)
