@@ -233,12 +233,16 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "filters": ["mask_tokens"]},
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # The filter also sits on the loggers whose messages carry request paths,
+    # so that a record is masked before any handler, whoever added it, sees it.
     "loggers": {
         "django.server": {
             "handlers": ["console"],
+            "filters": ["mask_tokens"],
             "level": "INFO",
             "propagate": False,
         },
+        "django.request": {"filters": ["mask_tokens"]},
     },
 }
 
