@@ -193,7 +193,11 @@ def add_local_yubikey(
 
 @transaction.atomic
 def add_remote_yubikey(
-    user: User, *, public_id: str, service: ValidationService | None = None, name=""
+    user: User,
+    *,
+    public_id: str,
+    service: ValidationService | None = None,
+    name: str = "",
 ) -> RemoteYubikey:
     """Enrol a YubiKey checked by a validation service, by default the one
     named by CORRAL_YUBIKEY_SERVICE."""
