@@ -137,6 +137,27 @@ def create_session(
 
 
 @transaction.atomic
+def impersonate(admin: User, target: User, *, validity: int, address=None) -> str:
+    """A session for `target` made by a cluster admin; its factors say so."""
+    token = create_session(
+        target,
+        validity=validity,
+        factors=["impersonated"],
+        yubikey_verified_at=None,
+        address=address,
+        impersonated_by=admin,
+    )
+    audit.record(
+        AuditEvent.Kind.SIGN_IN,
+        actor=admin,
+        address=address,
+        via="impersonation",
+        impersonated=target.username,
+    )
+    return token
+
+
+@transaction.atomic
 def create_api_key(
     user: User, *, label: str, expires_at: datetime | None, actor: User, address=None
 ) -> tuple[ApiKey, str]:

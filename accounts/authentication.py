@@ -16,7 +16,7 @@ from rest_framework import authentication, exceptions
 
 from accounts import signin
 from accounts.models import ApiKey, SessionToken, hash_secret
-from accounts.otp import OtpRejected, verify_yubikey_otp
+from accounts.otp import OtpRejected, has_yubikey, verify_yubikey_otp
 from panel.context import AuthContext
 
 logger = logging.getLogger(__name__)
@@ -101,8 +101,9 @@ class BearerAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid or expired session token.")
         verified_at = session.yubikey_verified_at
         otp = request.META.get(OTP_HEADER, "").strip()
-        if otp:
-            # Step-up: a fresh OTP on a token request counts for this request.
+        if otp and has_yubikey(session.user):
+            # Step-up: an OTP on a token request counts for this request. As
+            # with Basic, the header is ignored for a user with no YubiKey.
             try:
                 verified_at = verify_yubikey_otp(session.user, otp)
             except OtpRejected as exc:

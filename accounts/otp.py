@@ -9,6 +9,8 @@ carrying the same new OTP count it once and then see it as a replay.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import logging
 import re
@@ -16,9 +18,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from otp_yubikey.models import ValidationService
 
 from accounts.models import LocalYubikey, RemoteYubikey, User, hash_secret
 
@@ -103,13 +107,23 @@ def verify_second_factor(user: User, token: str) -> tuple[str, datetime | None]:
     token = (token or "").strip()
     if looks_like_yubikey_otp(token):
         return "yubikey", verify_yubikey_otp(user, token)
-    for device in TOTPDevice.objects.filter(user=user, confirmed=True):
-        if device.verify_token(token):
-            return "totp", None
-    for device in StaticDevice.objects.filter(user=user, confirmed=True):
-        if device.verify_token(token):
-            return "recovery", None
+    if _verify_locked(TOTPDevice, user, token):
+        return "totp", None
+    if _verify_locked(StaticDevice, user, token):
+        return "recovery", None
     raise OtpRejected("the code was refused")
+
+
+def _verify_locked(model, user: User, token: str) -> bool:
+    """Whether one of the user's devices of `model` accepts `token`.
+
+    The rows are locked so that one code cannot be spent twice at once. The
+    transaction ends before anything is raised, so a failure still counts
+    towards the device's throttling.
+    """
+    with transaction.atomic():
+        devices = model.objects.select_for_update().filter(user=user, confirmed=True)
+        return any(device.verify_token(token) for device in devices)
 
 
 def has_second_factor(user: User) -> bool:
@@ -120,19 +134,116 @@ def has_second_factor(user: User) -> bool:
 
 
 def second_factor_required(user: User) -> bool:
-    """Whether this user must present a second factor at every sign-in."""
+    """Whether this user must present a second factor at every sign-in: they
+    asked for it, or an account they hold a privilege in demands it."""
     if user.require_second_factor:
         return True
     from privileges.models import Privilege
 
-    return (
-        Privilege.objects.filter(
-            user=user, account__require_second_factor=True
-        ).exists()
-        or Privilege.objects.filter(
-            user=user, group__account__require_second_factor=True
-        ).exists()
-        or Privilege.objects.filter(
-            user=user, virtual_machine__group__account__require_second_factor=True
-        ).exists()
+    return Privilege.objects.filter(
+        Q(account__require_second_factor=True)
+        | Q(group__account__require_second_factor=True)
+        | Q(virtual_machine__group__account__require_second_factor=True),
+        user=user,
+    ).exists()
+
+
+# Enrolment ------------------------------------------------------------------
+
+
+class BadYubikey(ValueError):
+    """An enrolment value is malformed; the message names it."""
+
+
+_MODHEX_ID = re.compile(r"^[cbdefghijklnrtuv]{2,32}$")
+_HEX = re.compile(r"^[0-9a-f]*$")
+
+
+def _check_hex(name: str, value: str, length: int) -> str:
+    value = value.strip().lower()
+    if len(value) != length or not _HEX.match(value):
+        raise BadYubikey(f"{name} must be {length} hexadecimal digits")
+    return value
+
+
+def _check_public_id(public_id: str) -> str:
+    public_id = public_id.strip().lower()
+    if not _MODHEX_ID.match(public_id) or len(public_id) % 2:
+        raise BadYubikey("the public id must be 2 to 32 modhex characters")
+    return public_id
+
+
+@transaction.atomic
+def add_local_yubikey(
+    user: User, *, public_id: str, aes_key: str, private_id: str, name: str = ""
+) -> LocalYubikey:
+    """Enrol a YubiKey validated here with its AES key and private id."""
+    public_id = _check_public_id(public_id)
+    if LocalYubikey.objects.filter(public_identity=public_id).exists():
+        raise BadYubikey(f"a YubiKey with public id {public_id} is already enrolled")
+    return LocalYubikey.objects.create(
+        user=user,
+        name=name or f"YubiKey {public_id}",
+        public_identity=public_id,
+        key=_check_hex("the AES key", aes_key, 32),
+        private_id=_check_hex("the private id", private_id, 12),
+        confirmed=True,
     )
+
+
+@transaction.atomic
+def add_remote_yubikey(
+    user: User,
+    *,
+    public_id: str,
+    service: ValidationService | None = None,
+    name: str = "",
+) -> RemoteYubikey:
+    """Enrol a YubiKey checked by a validation service, by default the one
+    named by CORRAL_YUBIKEY_SERVICE."""
+    public_id = _check_public_id(public_id)
+    if service is None:
+        service = configured_service()
+    return RemoteYubikey.objects.create(
+        user=user,
+        name=name or f"YubiKey {public_id}",
+        public_id=public_id,
+        service=service,
+        confirmed=True,
+    )
+
+
+def configured_service() -> ValidationService:
+    name = settings.CORRAL_YUBIKEY_SERVICE
+    service = ValidationService.objects.filter(name=name).order_by("id").first()
+    if service is None:
+        raise BadYubikey(
+            f"no YubiKey validation service is named {name!r} "
+            "(CORRAL_YUBIKEY_SERVICE); add it with add_yubikey_service"
+        )
+    return service
+
+
+@transaction.atomic
+def set_validation_service(
+    name: str, *, url: str, api_id: int, api_key: str
+) -> ValidationService:
+    """Create or update the validation service called `name`."""
+    try:
+        raw_key = base64.b64decode(api_key, validate=True)
+    except binascii.Error:
+        raise BadYubikey(
+            "the API key must be base64, as the service issues it"
+        ) from None
+    if not raw_key:
+        raise BadYubikey("the API key must not be empty: responses must be signed")
+    if not url.startswith(("https://", "http://")):
+        raise BadYubikey("the URL must start with https:// or http://")
+    service = ValidationService.objects.filter(name=name).order_by("id").first()
+    service = service or ValidationService(name=name, param_sl="", param_timeout="")
+    service.base_url = url
+    service.api_id = api_id
+    service.api_key = api_key
+    service.api_version = "2.0"
+    service.save()
+    return service

@@ -37,12 +37,12 @@ def _params(request) -> dict | None:
 
 
 def _string(data: dict, key: str) -> str | None:
+    """The value of `key`, "" when absent, None when it is not a string: BigV
+    clients send every value, even `validity`, as a string."""
     value = data.get(key, "")
     if value is None:
         return ""
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        return None
-    return str(value)
+    return value if isinstance(value, str) else None
 
 
 def _validity(raw: str) -> int | None:
@@ -133,26 +133,37 @@ def _memberships(user: User) -> list[str]:
 
 def _impersonate(request, session: SessionToken):
     """A cluster admin's session becomes one for another user."""
-    ctx = AuthContext.for_request(
+    admin = Policy(_session_context(request, session))
+    if admin.cluster_level < CLUSTER_ADMIN:
+        return _text("Only cluster administrators may impersonate.", 403)
+    data = _params(request) or {}
+    username = _string(data, "username")
+    target = User.objects.filter(username=username or "", is_active=True).first()
+    if target is None:
+        return _text("Badly-formed parameters: no such username.", 400)
+    # Impersonating someone must never raise the admin's own level.
+    if Policy(_held_context(request, target)).held_scope.cluster > admin.cluster_level:
+        return _text("You may not impersonate a user above your own level.", 403)
+    remaining = int((session.expires_at - timezone.now()).total_seconds())
+    token = actions.impersonate(
+        session.user,
+        target,
+        validity=max(remaining, 1),
+        address=client_address(request),
+    )
+    return _text(token, 200)
+
+
+def _session_context(request, session: SessionToken) -> AuthContext:
+    return AuthContext.for_request(
         request,
         session.user,
         "session",
         password_verified=session.password_verified,
         yubikey_verified_at=session.yubikey_verified_at,
+        factors=list(session.factors),
     )
-    if Policy(ctx).cluster_level < CLUSTER_ADMIN:
-        return _text("Only cluster administrators may impersonate.", 403)
-    data = _params(request) or {}
-    target = User.objects.filter(username=_string(data, "username") or "").first()
-    if target is None:
-        return _text("Badly-formed parameters: no such username.", 400)
-    remaining = int((session.expires_at - timezone.now()).total_seconds())
-    token = actions.create_session(
-        target,
-        validity=max(remaining, 1),
-        factors=["impersonated"],
-        yubikey_verified_at=None,
-        address=client_address(request),
-        impersonated_by=session.user,
-    )
-    return _text(token, 200)
+
+
+def _held_context(request, user: User) -> AuthContext:
+    return AuthContext.for_request(request, user, "session", password_verified=True)

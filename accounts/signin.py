@@ -100,7 +100,7 @@ def sign_in(
 
     result = SignInResult(user=user)
     try:
-        _second_factors(result, otp, second_factor)
+        _second_factors(result, otp, second_factor, strict=method != "basic")
     except OtpRejected as exc:
         audit.record(
             AuditEvent.Kind.OTP_REJECTED, actor=user, address=address, via=method
@@ -120,9 +120,15 @@ def sign_in(
     return result
 
 
-def _second_factors(result: SignInResult, otp: str, second_factor: str) -> None:
+def _second_factors(
+    result: SignInResult, otp: str, second_factor: str, *, strict: bool
+) -> None:
+    """Verify what was presented. An `X-Yubikey-Otp` header from a user with
+    no YubiKey is ignored, as BigV did (strict=False); an explicit `yubikey`
+    field is always checked, so a session never lacks a factor it was asked
+    to carry."""
     user = result.user
-    if otp and has_yubikey(user):
+    if otp and (strict or has_yubikey(user)):
         result.yubikey_verified_at = verify_yubikey_otp(user, otp)
         result.factors += ["yubikey", "2fa"]
     if second_factor:

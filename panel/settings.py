@@ -206,6 +206,7 @@ CORRAL_CREDENTIAL_CACHE_SECONDS = env_int(
 )
 CORRAL_OTP_REPLAY_MAX_AGE = env_int("CORRAL_OTP_REPLAY_MAX_AGE", 86400, minimum=0)
 CORRAL_YUBIKEY_SERVICE = env_str("CORRAL_YUBIKEY_SERVICE", "default")
+CORRAL_YUBIKEY_TIMEOUT = env_int("CORRAL_YUBIKEY_TIMEOUT", 10, minimum=1)
 
 # Lockout: failures count per (username, address) and per address.
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10, minimum=1)
@@ -232,12 +233,16 @@ LOGGING = {
         "console": {"class": "logging.StreamHandler", "filters": ["mask_tokens"]},
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # The filter also sits on the loggers whose messages carry request paths,
+    # so that a record is masked before any handler, whoever added it, sees it.
     "loggers": {
         "django.server": {
             "handlers": ["console"],
+            "filters": ["mask_tokens"],
             "level": "INFO",
             "propagate": False,
         },
+        "django.request": {"filters": ["mask_tokens"]},
     },
 }
 

@@ -3,6 +3,7 @@
 import base64
 import itertools
 import json
+import os
 
 from django.test import Client
 
@@ -83,3 +84,30 @@ class Api:
 
 def as_user(user: User, **headers) -> Api:
     return Api(basic(user.username), **headers)
+
+
+class SimulatedYubikey:
+    """A YubiKey enrolled for local validation; `otp()` presses its button."""
+
+    def __init__(self, user: User):
+        from yubiotp.modhex import modhex
+        from yubiotp.otp import YubiKey
+
+        from accounts.otp import add_local_yubikey
+
+        self.aes_key = os.urandom(16)
+        self.private_id = os.urandom(6)
+        self.public_id = modhex(os.urandom(6)).decode()
+        self.device = add_local_yubikey(
+            user,
+            public_id=self.public_id,
+            aes_key=self.aes_key.hex(),
+            private_id=self.private_id.hex(),
+        )
+        self.button = YubiKey(uid=self.private_id, session=1)
+
+    def otp(self) -> str:
+        from yubiotp.otp import encode_otp
+
+        otp = self.button.generate()
+        return encode_otp(otp, self.aes_key, self.public_id.encode()).decode()
