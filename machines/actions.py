@@ -195,7 +195,7 @@ def create_virtual_machine(
     except IntegrityError:
         raise invalid("name", "is already taken in this group") from None
 
-    created = [_new_disc(vm, spec, index) for index, spec in enumerate(discs)]
+    created = [_new_disc(vm, spec) for spec in _labelled(discs)]
     _address(vm, group, ips or {})
     params = {
         "power_on": power,
@@ -230,9 +230,23 @@ def _address(vm: VirtualMachine, group: Group, ips: dict) -> None:
         raise invalid("ips", str(exc)) from None
 
 
-def _new_disc(vm: VirtualMachine, spec: dict, index: int) -> Disc:
+def _labelled(discs: list[dict]) -> list[dict]:
+    """Unlabelled discs get `disc-N` by position, skipping labels given."""
+    taken = {spec.get("label") for spec in discs}
+    labelled, number = [], 0
+    for spec in discs:
+        if not spec.get("label"):
+            number += 1
+            while f"disc-{number}" in taken:
+                number += 1
+            spec = {**spec, "label": f"disc-{number}"}
+        labelled.append(spec)
+    return labelled
+
+
+def _new_disc(vm: VirtualMachine, spec: dict) -> Disc:
     grade = spec.get("storage_grade") or "sata"
-    label = spec.get("label") or next_disc_label(vm, offset=index)
+    label = spec.get("label") or next_disc_label(vm)
     try:
         pool = placement.choose_pool(grade, vm.zone_name, spec["size"])
     except placement.NoCapacity as exc:
@@ -249,13 +263,13 @@ def _new_disc(vm: VirtualMachine, spec: dict, index: int) -> Disc:
     return disc
 
 
-def next_disc_label(vm: VirtualMachine, offset: int = 0) -> str:
+def next_disc_label(vm: VirtualMachine) -> str:
     """`disc-N`, N one more than the highest disc-N/disk-N and the count."""
     labels = list(vm.discs.values_list("label", flat=True))
     numbers = [
         int(m.group(1)) for lbl in labels if (m := re.fullmatch(r"dis[ck]-(\d+)", lbl))
     ]
-    return f"disc-{max([len(labels), *numbers]) + 1 + offset}"
+    return f"disc-{max([len(labels), *numbers]) + 1}"
 
 
 POWER_FIELDS = {"power_on", "autoreboot_on"}
@@ -505,7 +519,7 @@ def add_disc(
         raise Invalid(errors)
     if spec.get("label") and vm.discs.filter(label=spec["label"]).exists():
         raise invalid("label", "is already taken on this machine")
-    disc = _new_disc(vm, spec, 0)
+    disc = _new_disc(vm, spec)
     op = start_operation(
         vm, Kind.DISC_CREATE, actor=actor, disc=disc, params={"disc_id": disc.pk}
     )

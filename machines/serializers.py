@@ -15,6 +15,7 @@ from machines.models import (
     IpAddress,
     NetworkInterface,
     Operation,
+    StorageGrade,
     VirtualMachine,
 )
 from panel.validators import validate_dns_label
@@ -360,6 +361,11 @@ class DiscSpecSerializer(serializers.Serializer):
 
     def validate_label(self, value):
         return check_dns_label(value) if value else ""
+
+    def validate_storage_grade(self, value):
+        if value and not StorageGrade.objects.filter(name=value).exists():
+            raise serializers.ValidationError("is not included in the list")
+        return value or "sata"
 
 
 class ImageInstallSerializer(serializers.Serializer):

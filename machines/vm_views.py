@@ -19,7 +19,7 @@ from machines.serializers import (
     vm_queryset,
     with_operation,
 )
-from panel.api import Conflict, CorralView, lookup, query_flag
+from panel.api import CorralView, lookup, query_flag
 from privileges.levels import Level
 from privileges.models import Privilege
 from privileges.policy import Policy
@@ -71,6 +71,19 @@ def flat_errors(errors: dict) -> dict:
     }
 
 
+def conflict(holder: Operation) -> Response:
+    """409 naming the operation that holds the machine."""
+    return Response(
+        {
+            "detail": f"The machine is busy with {holder.kind} operation "
+            f"{holder.pk} ({holder.status}).",
+            "operation_id": holder.pk,
+            "operation_kind": holder.kind,
+        },
+        status=status.HTTP_409_CONFLICT,
+    )
+
+
 class MachineView(CorralView):
     """Turns the actions' typed errors into 400 and 409 answers."""
 
@@ -78,15 +91,7 @@ class MachineView(CorralView):
         if isinstance(exc, actions.Invalid):
             return Response(exc.errors, status=status.HTTP_400_BAD_REQUEST)
         if isinstance(exc, actions.OperationConflict):
-            holder = exc.holder
-            exc = Conflict(
-                {
-                    "detail": f"The machine is busy with {holder.kind} operation "
-                    f"{holder.pk} ({holder.status}).",
-                    "operation_id": holder.pk,
-                    "operation_kind": holder.kind,
-                }
-            )
+            return conflict(exc.holder)
         return super().handle_exception(exc)
 
     def vm(self, *, include_deleted: bool = True) -> VirtualMachine:
