@@ -95,9 +95,12 @@ def test_adding_an_ip_range_and_finding_it_by_cidr(world, admin):
     found = admin.get("/admin/ip_ranges?cidr=198.51.100.0/24").json()
     assert len(found) == 1
     assert found[0]["vlan_num"] == 123 and found[0]["available"] == 253
-    assert world.api.post(
-        "/admin/ip_ranges", {"ip_range": "203.0.113.0/24", "vlan_num": 5}
-    ).status_code == 403
+    assert (
+        world.api.post(
+            "/admin/ip_ranges", {"ip_range": "203.0.113.0/24", "vlan_num": 5}
+        ).status_code
+        == 403
+    )
 
 
 @pytest.mark.parametrize(

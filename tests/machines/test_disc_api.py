@@ -86,7 +86,7 @@ def test_bad_discs_answer_400(world, body, field):
 
 
 def test_a_machine_has_at_most_eight_discs(world):
-    for n in range(7):
+    for _ in range(7):
         world.api.post(discs_path(world), {"size": 10})
         finish(Operation.objects.get(kind="disc_create", status="queued"))
 
