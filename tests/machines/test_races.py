@@ -12,7 +12,7 @@ from tests.machines.conftest import built_vm
 
 pytestmark = [
     pytest.mark.race,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 THREADS = 50
