@@ -153,7 +153,9 @@ class LocalYubikey(YubikeyDevice, OtpReplayWindow):
         return f"YubiKey {self.public_identity}"
 
     def public_id(self):
-        return self.public_identity
+        # The plugin compares this with the public id it decodes from an OTP,
+        # which is bytes.
+        return self.public_identity.encode()
 
 
 class RemoteYubikey(RemoteYubikeyDevice, OtpReplayWindow):
