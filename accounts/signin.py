@@ -48,6 +48,12 @@ BAD_CREDENTIALS = "Bad login credentials"
 MISSING_2FA = "Missing 2FA"
 
 
+# Refusals that are not about the credentials: asking again with the same or
+# other credentials cannot help, so they answer 403, not 401 (which makes
+# clients prompt for a password) nor a plain form error.
+FORBIDDING = frozenset({"locked_out", "not_approved"})
+
+
 class SignInRefused(Exception):
     def __init__(self, message: str, code: str):
         super().__init__(message)
