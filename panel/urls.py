@@ -9,6 +9,7 @@ from machines import disc_views as discs
 from machines import network_views as network
 from machines import views as machines
 from machines import vm_views as vms
+from panel import views as panel
 from privileges import views as privileges
 
 A = "accounts/<str:account>"
@@ -58,6 +59,11 @@ HOSTS = "<str:kind>/<str:spec>"
 
 urlpatterns = [
     path("", lambda request: HttpResponseRedirect("/panel/")),
+    # The browser panel.
+    path("panel/", panel.home),
+    path("panel/login", panel.login_password),
+    path("panel/login/code", panel.login_code),
+    path("panel/logout", panel.logout_view),
     # Authentication (the BigV auth server's endpoints).
     path("session", session_views.create_session),
     path("session/<str:token>", session_views.session_detail),
