@@ -131,13 +131,18 @@ class BrowserSessionAuthentication(authentication.SessionAuthentication):
         if result is None:
             return None
         user = result[0]
-        session = request._request.session
-        ctx = AuthContext.for_request(
-            request,
-            user,
-            "browser",
-            password_verified=True,
-            yubikey_verified_at=signin.session_yubikey_time(session),
-            factors=list(session.get(signin.SESSION_FACTORS, ["password"])),
-        )
-        return user, ctx
+        return user, browser_context(request._request, user)
+
+
+def browser_context(request, user) -> AuthContext:
+    """The context of a signed-in browser (Django) session, for the browsable
+    API and the panel's own pages alike."""
+    session = request.session
+    return AuthContext.for_request(
+        request,
+        user,
+        "browser",
+        password_verified=True,
+        yubikey_verified_at=signin.session_yubikey_time(session),
+        factors=list(session.get(signin.SESSION_FACTORS, ["password"])),
+    )
