@@ -1,11 +1,12 @@
 from django.http import HttpResponseRedirect
-from django.urls import path
+from django.urls import include, path
 
 from accounts import session_views
 from accounts import views as accounts
 from groups import views as groups
 from machines import views as machines
 from privileges import views as privileges
+from privileges.portal import views as portal
 
 A = "accounts/<str:account>"
 G = f"{A}/groups/<str:group>"
@@ -35,4 +36,7 @@ urlpatterns = [
     # Definitions.
     path("definitions", machines.DefinitionList.as_view()),
     path("definitions/<str:definition>", machines.DefinitionDetail.as_view()),
+    # The team admin portal.
+    path("panel/team/", include("privileges.portal.urls")),
+    path("panel/step-up", portal.step_up_view, name="portal-step-up"),
 ]
