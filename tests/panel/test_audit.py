@@ -4,6 +4,7 @@ import json
 
 import pytest
 from django.test import Client
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from panel.models import AuditEvent
 from tests.factories import (
@@ -199,3 +200,17 @@ def test_a_cluster_admin_making_a_key_for_someone_is_the_actor():
     event = only(Kind.API_KEY_CREATED)
     assert event.actor == root
     assert event.detail["owner"] == "bob"
+
+
+def test_a_rejected_second_factor_writes_one_record(alice):
+    TOTPDevice.objects.create(user=alice, name="phone", confirmed=True)
+    AuditEvent.objects.all().delete()
+
+    Api(REMOTE_ADDR=ADDRESS).post(
+        "/session", {"username": "alice", "password": PASSWORD, "2fa": "not-a-code"}
+    )
+
+    event = only(Kind.OTP_REJECTED)
+    assert event.actor == alice
+    assert event.address == ADDRESS
+    assert not AuditEvent.objects.exclude(kind=Kind.OTP_REJECTED).exists()

@@ -557,3 +557,20 @@ def test_htmx_gets_only_the_form_part(team):
     body = response.content.decode()
     assert body.lstrip().startswith("<form")
     assert "<html" not in body
+
+
+def test_with_htmx_the_step_up_replaces_the_form_and_then_redirects(stepping):
+    client = browser(stepping["carol"])
+    htmx = {"HTTP_HX_REQUEST": "true"}
+
+    asked = client.post("/panel/team/acme/grant", console_form(stepping["vm"]), **htmx)
+    done = client.post(
+        "/panel/team/acme/grant",
+        {**console_form(stepping["vm"]), "otp": stepping["key"].otp()},
+        **htmx,
+    )
+
+    assert asked.status_code == 200
+    assert asked.content.decode().lstrip().startswith('<form class="card step-up"')
+    assert done["HX-Redirect"] == "/panel/team/acme/"
+    assert Privilege.objects.filter(user=stepping["bob"]).exists()
