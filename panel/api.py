@@ -13,6 +13,12 @@ class ConditionUnmet(exceptions.PermissionDenied):
 
     default_code = "condition_unmet"
 
+    def __init__(self, detail=None, code=None, unmet=()):
+        super().__init__(detail, code)
+        # Which conditions failed ("yubikey", "ip", "password"), so the browser
+        # can offer the remedy (an OTP prompt) or explain why there is none.
+        self.unmet = tuple(unmet)
+
 
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
@@ -67,7 +73,8 @@ def is_overview(request) -> bool:
 
 
 class CorralView(APIView):
-    """Base for API views: the policy and the client's address at hand."""
+    # Base for API views: the policy and the client's address at hand. (A
+    # comment, not a docstring: the schema would show it for every endpoint.)
 
     @property
     def policy(self):

@@ -1,18 +1,19 @@
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from accounts.models import Account, ApiKey, User
+from accounts.models import Account, User
 from accounts.views import get_account
 from groups.models import Group
 from groups.views import get_group
 from machines.models import VirtualMachine
 from panel.api import CorralView, lookup
+from panel.openapi import api_doc
 from privileges import actions
-from privileges.levels import CLUSTER_LEVELS, TARGET_FIELD, Level
+from privileges.grants import require_grantable, resolve_grant
 from privileges.models import Privilege
 from privileges.policy import ACCOUNT_ADMIN, GROUP_ADMIN, VM_ADMIN
 from privileges.serializers import (
-    TARGET_FIELDS,
     ConditionsSerializer,
     GrantSerializer,
     PrivilegeSerializer,
@@ -34,6 +35,10 @@ def listing(privileges) -> Response:
 class PrivilegeList(CorralView):
     """`GET /privileges`: the caller's own, or `?user_id=` someone's they may see."""
 
+    @api_doc(
+        responses=PrivilegeSerializer(many=True),
+        parameters=[OpenApiParameter("user_id", str, description="A user id or name.")],
+    )
     def get(self, request):
         spec = request.query_params.get("user_id")
         if not spec:
@@ -64,16 +69,15 @@ class PrivilegeDetail(CorralView):
 
     def require_manage(self, priv: Privilege) -> None:
         target = target_of(priv)
-        if not self.policy.can_manage_privilege(target, priv.level, priv.api_key):
-            raise exceptions.PermissionDenied(
-                "You may only manage privileges below your own level on this target."
-            )
+        self.policy.require_manage_privilege(target, priv.level, priv.api_key)
         if target is not None:
             self.policy.require_not_suspended(target)
 
+    @api_doc(responses=PrivilegeSerializer)
     def get(self, request, privilege):
         return Response(PrivilegeSerializer(self.get_privilege(privilege)).data)
 
+    @api_doc(request=ConditionsSerializer, responses=PrivilegeSerializer)
     def put(self, request, privilege):
         priv = self.get_privilege(privilege)
         self.require_manage(priv)
@@ -84,6 +88,7 @@ class PrivilegeDetail(CorralView):
             )
         return Response(PrivilegeSerializer(priv).data)
 
+    @api_doc(responses={204: None})
     def delete(self, request, privilege):
         priv = self.get_privilege(privilege)
         self.require_manage(priv)
@@ -92,84 +97,33 @@ class PrivilegeDetail(CorralView):
 
 
 class UserPrivileges(CorralView):
+    @api_doc(responses=PrivilegeSerializer(many=True))
     def get(self, request, user):
         found = lookup(self.policy.users(), user, field="username")
         if found is None:
             raise exceptions.NotFound()
         return listing(self.policy.privileges().filter(user=found))
 
+    @api_doc(request=GrantSerializer, responses={201: PrivilegeSerializer})
     def post(self, request, user):
         # Any existing username may receive a grant: admins add teammates by name.
         grantee = lookup(User.objects.all(), user, field="username")
         if grantee is None:
             raise exceptions.NotFound()
         data = self.validated(GrantSerializer)
-        fields, errors = self.resolve_grant(grantee, data)
+        fields, errors = resolve_grant(self.policy, grantee, data)
         if errors:
             return Response(errors, status=400)
-        target = (
-            fields.get("account")
-            or fields.get("group")
-            or fields.get("virtual_machine")
-        )
-        if not self.policy.can_manage_privilege(
-            target, fields["level"], fields.get("api_key")
-        ):
-            raise exceptions.PermissionDenied(
-                "You may only grant privileges below your own level on this target."
-            )
-        if target is not None:
-            self.policy.require_not_suspended(target)
+        require_grantable(self.policy, fields)
         priv = actions.grant_privilege(
             actor=request.user, address=self.address, **fields
         )
         priv = privilege_queryset(Privilege.objects.filter(pk=priv.pk)).get()
         return Response(PrivilegeSerializer(priv).data, status=status.HTTP_201_CREATED)
 
-    def resolve_grant(self, grantee: User, data: dict) -> tuple[dict, dict]:
-        """Turn the request into model fields, or into {field: [message]}."""
-        level = data["level"]
-        wanted = TARGET_FIELD[Level(level)]
-        given = [f for f in TARGET_FIELDS if data.get(f) is not None]
-        fields = {
-            "user": grantee,
-            "level": level,
-            "password_required": data.get("password_required", True),
-            "yubikey_required": data.get("yubikey_required", False),
-            "yubikey_otp_max_age": data.get("yubikey_otp_max_age", 900),
-            "ip_restrictions": data.get("ip_restrictions"),
-        }
-        if level in CLUSTER_LEVELS:
-            if given:
-                return {}, {given[0]: ["cluster privileges have no target"]}
-        else:
-            key = f"{wanted}_id"
-            if given != [key]:
-                return {}, {key: [f"a {level} privilege needs exactly this target"]}
-            target = self.visible_target(wanted, data[key])
-            if target is None:
-                return {}, {key: ["no such target"]}
-            fields[wanted] = target
-        if data.get("api_key_id") is not None:
-            key = ApiKey.objects.filter(pk=data["api_key_id"], user=grantee).first()
-            if key is None:
-                return {}, {"api_key_id": ["no such API key of this user"]}
-            fields["api_key"] = key
-            # API keys never prove a password; their privileges cannot ask for one.
-            fields["password_required"] = False
-        return fields, {}
-
-    def visible_target(self, kind: str, pk: int):
-        model = {"account": Account, "group": Group, "virtual_machine": VirtualMachine}[
-            kind
-        ]
-        obj = model.objects.filter(pk=pk).first()
-        if obj is None or not self.policy.scope.sees(obj):
-            return None
-        return obj
-
 
 class AccountPrivileges(CorralView):
+    @api_doc(responses=PrivilegeSerializer(many=True))
     def get(self, request, account):
         found = get_account(self.policy, account)
         self.policy.require(found, LIST_LEVEL[Account], write=False)
@@ -177,6 +131,7 @@ class AccountPrivileges(CorralView):
 
 
 class GroupPrivileges(CorralView):
+    @api_doc(responses=PrivilegeSerializer(many=True))
     def get(self, request, account, group):
         found = get_group(self.policy, account, group)
         self.policy.require(found, LIST_LEVEL[Group], write=False)
