@@ -159,6 +159,9 @@ class ApiKeyList(CorralView):
 
 
 class ApiKeyDetail(ApiKeyList):
+    # Without this, POST here would reach the inherited list handler.
+    http_method_names = ["get", "delete", "head", "options"]
+
     def get_key(self, spec):
         key = lookup(self.keys(), spec, field="label")
         if key is None:
