@@ -43,7 +43,11 @@ class UserList(CorralView):
 
     def post(self, request):
         signed_in = request.user.is_authenticated
-        if not signed_in and settings.CORRAL_SIGNUP == "closed":
+        if signed_in:
+            # Creating a user for someone else is a cluster admin's job; anyone
+            # else could bypass closed sign-up or its approval step.
+            self.policy.require_cluster(Level.CLUSTER_ADMIN)
+        elif settings.CORRAL_SIGNUP == "closed":
             raise exceptions.PermissionDenied("Sign-up is closed on this panel.")
         data = self.validated(SignupSerializer)
         if signed_in:
