@@ -1,6 +1,6 @@
 from django.db import transaction
 from rest_framework import exceptions, serializers
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticatedOrReadOnly
 from rest_framework.response import Response
 
 from machines.definitions import CATALOGUE, DESCRIBED, definitions
@@ -23,7 +23,10 @@ class DefinitionSerializer(serializers.Serializer):
 
 
 class DefinitionDetail(CorralView):
-    """Cluster admins replace one definition list with `PUT /definitions/{id}`."""
+    """Anyone reads one definition, as in the list; cluster admins replace it
+    with `PUT /definitions/{id}`."""
+
+    permission_classes = [IsAuthenticatedOrReadOnly]
 
     def get(self, request, definition):
         for entry in definitions():
