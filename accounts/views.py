@@ -68,10 +68,7 @@ class UserList(CorralView):
 
 class UserDetail(CorralView):
     def get_user(self, spec: str) -> User:
-        user = lookup(self.policy.users(), spec, field="username")
-        if user is None:
-            raise exceptions.NotFound()
-        return user
+        return self.policy.find(lambda p: lookup(p.users(), spec, field="username"))
 
     def require_self_or_admin(self, user: User) -> None:
         if (

@@ -38,9 +38,7 @@ class PrivilegeList(CorralView):
         spec = request.query_params.get("user_id")
         if not spec:
             return listing(Privilege.objects.filter(user=request.user))
-        user = lookup(self.policy.users(), spec, field="username")
-        if user is None:
-            raise exceptions.NotFound()
+        user = self.policy.find(lambda p: lookup(p.users(), spec, field="username"))
         return listing(self.policy.privileges().filter(user=user))
 
 
@@ -52,15 +50,14 @@ class PrivilegeDetail(CorralView):
     def get_privilege(self, spec: str) -> Privilege:
         if not spec.isdigit():
             raise exceptions.NotFound()
-        priv = (
-            privilege_queryset(self.policy.privileges())
-            .select_related("api_key")
-            .filter(pk=int(spec))
-            .first()
+        return self.policy.find(
+            lambda p: (
+                privilege_queryset(p.privileges())
+                .select_related("api_key")
+                .filter(pk=int(spec))
+                .first()
+            )
         )
-        if priv is None:
-            raise exceptions.NotFound()
-        return priv
 
     def require_manage(self, priv: Privilege) -> None:
         target = target_of(priv)
@@ -93,9 +90,7 @@ class PrivilegeDetail(CorralView):
 
 class UserPrivileges(CorralView):
     def get(self, request, user):
-        found = lookup(self.policy.users(), user, field="username")
-        if found is None:
-            raise exceptions.NotFound()
+        found = self.policy.find(lambda p: lookup(p.users(), user, field="username"))
         return listing(self.policy.privileges().filter(user=found))
 
     def post(self, request, user):
@@ -164,7 +159,13 @@ class UserPrivileges(CorralView):
             kind
         ]
         obj = model.objects.filter(pk=pk).first()
-        if obj is None or not self.policy.scope.sees(obj):
+        if obj is None:
+            return None
+        try:
+            # A target reached only through a privilege whose conditions fail
+            # answers 403 naming them, as a path to it would.
+            self.policy.require_visible(obj)
+        except exceptions.NotFound:
             return None
         return obj
 
