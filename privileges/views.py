@@ -94,12 +94,8 @@ class UserPrivileges(CorralView):
         return listing(self.policy.privileges().filter(user=found))
 
     def post(self, request, user):
-        # Any existing username may receive a grant: admins add teammates by name.
-        grantee = lookup(User.objects.all(), user, field="username")
-        if grantee is None:
-            raise exceptions.NotFound()
         data = self.validated(GrantSerializer)
-        fields, errors = self.resolve_grant(grantee, data)
+        fields, errors = self.resolve_grant(data)
         if errors:
             return Response(errors, status=400)
         target = (
@@ -107,27 +103,45 @@ class UserPrivileges(CorralView):
             or fields.get("group")
             or fields.get("virtual_machine")
         )
-        if not self.policy.can_manage_privilege(
-            target, fields["level"], fields.get("api_key")
-        ):
+        own_key = ApiKey.objects.filter(
+            pk=data.get("api_key_id"), user=request.user
+        ).first()
+        if not self.policy.can_manage_privilege(target, fields["level"], own_key):
             raise exceptions.PermissionDenied(
                 "You may only grant privileges below your own level on this target."
             )
         if target is not None:
             self.policy.require_not_suspended(target)
+
+        # Any existing username may receive a grant: admins add teammates by
+        # name. It is looked up only now, so that callers who may not grant
+        # here cannot tell which usernames exist.
+        grantee = lookup(User.objects.all(), user, field="username")
+        if grantee is None:
+            raise exceptions.NotFound()
+        fields["user"] = grantee
+        if data.get("api_key_id") is not None:
+            key = ApiKey.objects.filter(pk=data["api_key_id"], user=grantee).first()
+            if key is None:
+                return Response(
+                    {"api_key_id": ["no such API key of this user"]}, status=400
+                )
+            fields["api_key"] = key
+            # API keys never prove a password; their privileges cannot ask for one.
+            fields["password_required"] = False
+
         priv = actions.grant_privilege(
             actor=request.user, address=self.address, **fields
         )
         priv = privilege_queryset(Privilege.objects.filter(pk=priv.pk)).get()
         return Response(PrivilegeSerializer(priv).data, status=status.HTTP_201_CREATED)
 
-    def resolve_grant(self, grantee: User, data: dict) -> tuple[dict, dict]:
-        """Turn the request into model fields, or into {field: [message]}."""
+    def resolve_grant(self, data: dict) -> tuple[dict, dict]:
+        """The level, target and conditions, or {field: [message]}."""
         level = data["level"]
         wanted = TARGET_FIELD[Level(level)]
         given = [f for f in TARGET_FIELDS if data.get(f) is not None]
         fields = {
-            "user": grantee,
             "level": level,
             "password_required": data.get("password_required", True),
             "yubikey_required": data.get("yubikey_required", False),
@@ -145,13 +159,6 @@ class UserPrivileges(CorralView):
             if target is None:
                 return {}, {key: ["no such target"]}
             fields[wanted] = target
-        if data.get("api_key_id") is not None:
-            key = ApiKey.objects.filter(pk=data["api_key_id"], user=grantee).first()
-            if key is None:
-                return {}, {"api_key_id": ["no such API key of this user"]}
-            fields["api_key"] = key
-            # API keys never prove a password; their privileges cannot ask for one.
-            fields["password_required"] = False
         return fields, {}
 
     def visible_target(self, kind: str, pk: int):
