@@ -301,7 +301,7 @@ def matrix_cases():
             yield pytest.param(row, persona, status, id=case_id)
 
 
-@pytest.mark.parametrize(("row", "persona", "status"), matrix_cases())
+@pytest.mark.parametrize(("row", "persona", "status"), list(matrix_cases()))
 def test_the_authorization_matrix(world, row, persona, status):
     values = {**world.values, **personal_values(world, persona)}
     api = client_for(world, persona)
@@ -474,7 +474,9 @@ def condition_cases():
             yield pytest.param(row, condition, status, word, id=case_id)
 
 
-@pytest.mark.parametrize(("row", "condition", "status", "word"), condition_cases())
+@pytest.mark.parametrize(
+    ("row", "condition", "status", "word"), list(condition_cases())
+)
 def test_privilege_conditions(world, row, condition, status, word):
     headers = prepare_condition(world, row.persona, condition)
     api = client_for(world, row.persona, **headers)
