@@ -1,6 +1,6 @@
 from django.db import transaction
 from rest_framework import exceptions, serializers
-from rest_framework.permissions import AllowAny
+from rest_framework.permissions import AllowAny, IsAuthenticatedOrReadOnly
 from rest_framework.response import Response
 
 from machines.definitions import CATALOGUE, DESCRIBED, definitions
@@ -32,7 +32,10 @@ class DefinitionList(CorralView):
 
 
 class DefinitionDetail(CorralView):
-    """Cluster admins replace one definition list with `PUT /definitions/{id}`."""
+    """Anyone reads one definition, as in the list; cluster admins replace it
+    with `PUT /definitions/{id}`."""
+
+    permission_classes = [IsAuthenticatedOrReadOnly]
 
     @api_doc(responses=DefinitionEntrySerializer)
     def get(self, request, definition):

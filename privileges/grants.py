@@ -17,7 +17,9 @@ from privileges.serializers import TARGET_FIELDS
 TARGET_MODELS = {"account": Account, "group": Group, "virtual_machine": VirtualMachine}
 
 
-def resolve_grant(policy: Policy, grantee: User, data: dict) -> tuple[dict, dict]:
+def resolve_grant(
+    policy: Policy, grantee: User | None, data: dict
+) -> tuple[dict, dict]:
     """Turn validated grant data into model fields, or into {field: [message]}."""
     level = data["level"]
     wanted = TARGET_FIELD[Level(level)]

@@ -13,11 +13,12 @@ address) is 403 naming the condition, never showing the object.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 
-from django.db.models import Q, QuerySet
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied
 
@@ -299,15 +300,44 @@ class Policy:
         if account is not None and account.suspended:
             raise Suspended()
 
+    def find(self, query: Callable[[Policy], Model | None]) -> Model:
+        """What `query` finds in the caller's scope, else 404; or 403 naming
+        the conditions when only privileges whose conditions fail find it.
+
+        For objects reached through privileges rather than by target, such
+        as users and privileges themselves.
+        """
+        found = query(self)
+        if found is not None:
+            return found
+        inactive = [p for p in self.held if self.unmet_conditions(p)]
+        if inactive and query(self.held_policy) is not None:
+            raise self._unmet_error(inactive)
+        raise NotFound()
+
+    @cached_property
+    def held_policy(self) -> Policy:
+        """This caller as if every condition of their privileges held."""
+        policy = Policy(self.ctx)
+        policy.__dict__["held"] = self.held
+        policy.__dict__["active"] = self.held
+        return policy
+
     def _condition_error(self, obj) -> ConditionUnmet:
-        unmet: set[str] = set()
-        for priv in self.held:
+        return self._unmet_error(
+            priv
+            for priv in self.held
             if (
                 Scope.of([priv]).sees(obj)
                 if obj is not None
                 else priv.level in CLUSTER_LEVELS
-            ):
-                unmet.update(self.unmet_conditions(priv))
+            )
+        )
+
+    def _unmet_error(self, privileges) -> ConditionUnmet:
+        unmet: set[str] = set()
+        for priv in privileges:
+            unmet.update(self.unmet_conditions(priv))
         return ConditionUnmet(
             describe_unmet(sorted(unmet), self.ctx), unmet=sorted(unmet)
         )

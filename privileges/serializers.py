@@ -69,6 +69,42 @@ def privilege_queryset(qs):
     )
 
 
+class NetworksField(serializers.Field):
+    """A list of IP networks written like 192.0.2.0/24, or null for anywhere.
+
+    It checks the items itself, so that errors stay flat ({field: [message]}):
+    BigV clients cannot read the nested errors a ListField gives.
+    """
+
+    MAX_NETWORKS = 64
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            raise serializers.ValidationError("must be a list of networks, or null")
+        if len(data) > self.MAX_NETWORKS:
+            raise serializers.ValidationError(
+                f"must hold at most {self.MAX_NETWORKS} networks"
+            )
+        return [self.network(item) for item in data]
+
+    @staticmethod
+    def network(item) -> str:
+        try:
+            if not isinstance(item, str) or len(item) > 64:
+                raise ValueError(item)
+            return str(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise serializers.ValidationError(
+                f"{item!r} is not an IP network (write it like 192.0.2.0/24)"
+            ) from None
+
+    def to_representation(self, value):
+        return value
+
+
 class ConditionsSerializer(serializers.Serializer):
     """The only fields of a privilege that may change after it is granted."""
 
@@ -76,25 +112,7 @@ class ConditionsSerializer(serializers.Serializer):
     yubikey_otp_max_age = serializers.IntegerField(
         required=False, min_value=1, max_value=86400
     )
-    ip_restrictions = serializers.ListField(
-        child=serializers.CharField(max_length=64),
-        required=False,
-        allow_null=True,
-        max_length=64,
-    )
-
-    def validate_ip_restrictions(self, value):
-        if value is None:
-            return None
-        networks = []
-        for item in value:
-            try:
-                networks.append(str(ipaddress.ip_network(item.strip(), strict=False)))
-            except ValueError:
-                raise serializers.ValidationError(
-                    f"{item!r} is not an IP network (write it like 192.0.2.0/24)"
-                ) from None
-        return networks
+    ip_restrictions = NetworksField(required=False)
 
 
 class GrantSerializer(ConditionsSerializer):

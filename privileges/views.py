@@ -43,9 +43,7 @@ class PrivilegeList(CorralView):
         spec = request.query_params.get("user_id")
         if not spec:
             return listing(Privilege.objects.filter(user=request.user))
-        user = lookup(self.policy.users(), spec, field="username")
-        if user is None:
-            raise exceptions.NotFound()
+        user = self.policy.find(lambda p: lookup(p.users(), spec, field="username"))
         return listing(self.policy.privileges().filter(user=user))
 
 
@@ -57,15 +55,14 @@ class PrivilegeDetail(CorralView):
     def get_privilege(self, spec: str) -> Privilege:
         if not spec.isdigit():
             raise exceptions.NotFound()
-        priv = (
-            privilege_queryset(self.policy.privileges())
-            .select_related("api_key")
-            .filter(pk=int(spec))
-            .first()
+        return self.policy.find(
+            lambda p: (
+                privilege_queryset(p.privileges())
+                .select_related("api_key")
+                .filter(pk=int(spec))
+                .first()
+            )
         )
-        if priv is None:
-            raise exceptions.NotFound()
-        return priv
 
     def require_manage(self, priv: Privilege) -> None:
         target = target_of(priv)
@@ -99,22 +96,22 @@ class PrivilegeDetail(CorralView):
 class UserPrivileges(CorralView):
     @api_doc(responses=PrivilegeSerializer(many=True))
     def get(self, request, user):
-        found = lookup(self.policy.users(), user, field="username")
-        if found is None:
-            raise exceptions.NotFound()
+        found = self.policy.find(lambda p: lookup(p.users(), user, field="username"))
         return listing(self.policy.privileges().filter(user=found))
 
     @api_doc(request=GrantSerializer, responses={201: PrivilegeSerializer})
     def post(self, request, user):
-        # Any existing username may receive a grant: admins add teammates by name.
-        grantee = lookup(User.objects.all(), user, field="username")
-        if grantee is None:
-            raise exceptions.NotFound()
         data = self.validated(GrantSerializer)
+        # Any existing username may receive a grant: admins add teammates by
+        # name. A missing one answers 404 only after the right to grant here
+        # is checked, so that others cannot tell which usernames exist.
+        grantee = lookup(User.objects.all(), user, field="username")
         fields, errors = resolve_grant(self.policy, grantee, data)
         if errors:
             return Response(errors, status=400)
         require_grantable(self.policy, fields)
+        if grantee is None:
+            raise exceptions.NotFound()
         priv = actions.grant_privilege(
             actor=request.user, address=self.address, **fields
         )

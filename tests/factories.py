@@ -202,3 +202,32 @@ class SoftYubikey:
         self.counter += 1
         token = OTP(self.uid, self.session, 0x1234 + self.counter, self.counter, 7)
         return encode_otp(token, self.aes_key, self.public_id.encode()).decode()
+
+
+def snapshot() -> dict:
+    """Every row of the tables an API write may touch, to show nothing changed.
+
+    Take it after a first signed-in request: signing in stamps `last_login`.
+    """
+    from django.apps import apps
+
+    labels = [
+        "accounts.User",
+        "accounts.Account",
+        "accounts.ApiKey",
+        "accounts.SessionToken",
+        "groups.Group",
+        "machines.VirtualMachine",
+        "machines.Distribution",
+        "machines.StorageGrade",
+        "machines.Zone",
+        "machines.HardwareProfile",
+        "machines.Keymap",
+        "machines.SendKey",
+        "privileges.Privilege",
+        "panel.AuditEvent",
+    ]
+    return {
+        label: list(apps.get_model(label).objects.order_by("pk").values())
+        for label in labels
+    }
