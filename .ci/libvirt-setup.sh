@@ -38,6 +38,15 @@ install_packages() {
         --no-install-recommends $missing
 }
 
+# Without udev (containers), /dev/kvm stays root-only and QEMU, which libvirt
+# runs as libvirt-qemu in group kvm, falls over; do what Debian's udev rule does.
+allow_kvm() {
+    if [ -c /dev/kvm ] && getent group kvm >/dev/null; then
+        as_root chgrp kvm /dev/kvm
+        as_root chmod 0660 /dev/kvm
+    fi
+}
+
 # pgrep -x matches the exact process name, so this never confuses libvirtd with
 # another daemon whose command line merely mentions it.
 start_daemon() {
@@ -52,18 +61,20 @@ start_daemon() {
 
 wait_for_libvirtd() {
     local deadline=$((SECONDS + TIMEOUT_SECONDS))
-    until as_root virsh -c "$URI" version >/dev/null 2>&1; do
+    local answer
+    until answer=$(as_root virsh -c "$URI" version 2>&1); do
         if [ "$SECONDS" -ge "$deadline" ]; then
             echo "libvirt-setup: $URI did not answer in ${TIMEOUT_SECONDS}s" >&2
-            as_root virsh -c "$URI" version >&2 || true
+            echo "$answer" >&2
             exit 1
         fi
         sleep 1
     done
-    as_root virsh -c "$URI" version
+    echo "$answer"
 }
 
 install_packages
+allow_kvm
 start_daemon virtlogd
 start_daemon libvirtd
 wait_for_libvirtd

@@ -50,6 +50,9 @@ class VolumeRef:
         _check_name("pool", self.pool)
         _check_name("volume", self.volume)
 
+    def __str__(self) -> str:
+        return f"{self.pool}/{self.volume}"
+
 
 @dataclass(frozen=True)
 class DiscSpec:

@@ -100,8 +100,10 @@ class LibvirtDriver(Driver):
             raised = translate(error)
             if isinstance(raised, TransientHypervisorError):
                 self.close()
-            logger.warning(
-                "libvirt %s: %s %s failed: %s", self.uri, action, subject, raised
+            # Callers often look things up to see whether they exist.
+            level = logging.DEBUG if isinstance(raised, NotFound) else logging.WARNING
+            logger.log(
+                level, "libvirt %s: %s %s failed: %s", self.uri, action, subject, raised
             )
             raise raised from error
 
