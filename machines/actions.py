@@ -28,11 +28,11 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from passlib.hash import sha512_crypt
 
 from accounts.models import User
 from groups.models import Group
 from machines import addressing, placement
+from machines.hypervisors.seed import hash_password
 from machines.models import (
     Backup,
     BackupSchedule,
@@ -95,12 +95,6 @@ def _lock(vm: VirtualMachine) -> VirtualMachine:
 def _check_definition(model, field: str, value: str) -> None:
     if value and not model.objects.filter(name=value).exists():
         raise invalid(field, "is not included in the list")
-
-
-def hash_password(password: str) -> str:
-    # 5000 rounds: the crypt default that cloud-init images expect to verify
-    # quickly at first boot.
-    return sha512_crypt.using(rounds=5000).hash(password)
 
 
 def image_params(image: dict) -> dict:

@@ -135,11 +135,16 @@ class SeedSpec:
 
     instance_id: str
     hostname: str
-    root_password: str = field(repr=False)
+    root_password: str = field(default="", repr=False)
     ssh_keys: tuple[str, ...] = ()
     firstboot_script: str = ""
+    # A crypt(3) hash made when the request arrived, so the plain password
+    # need never be stored; preferred over `root_password` when set.
+    root_password_hash: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
+        if not (self.root_password or self.root_password_hash):
+            raise ValueError("a seed needs the root password or its hash")
         keys = self.ssh_keys
         if isinstance(keys, str):
             keys = keys.splitlines()
