@@ -99,7 +99,7 @@ def _wait_for(condition, what: str, tmp_path: Path):
     pytest.fail(f"timed out waiting for {what}\n{logs}")
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_an_operation_survives_its_worker_being_killed(tmp_path):
     label = f"fault-{uuid.uuid4().hex[:8]}"
     cluster = make_cluster(tmp_path / "heads", label=label, delay=SLOW_SECONDS)
