@@ -101,9 +101,10 @@ def api_doc(
     """`extend_schema` with the error responses an endpoint can give."""
     if not isinstance(responses, dict):
         responses = {200: responses}
-    codes = [c for c in errors if auth or c != 401]
+    codes = [c for c in errors if (auth or c != 401) and c not in responses]
     if request is None:
         codes = [c for c in codes if c != 400]
+    # An endpoint's own description of an error code wins over the default.
     all_responses = {**responses, **{c: ERRORS[c] for c in codes}}
     if not auth:
         kwargs["auth"] = []
@@ -121,6 +122,42 @@ OVERVIEW = [
         "include_deleted", bool, description="With `view=overview`: deleted too."
     ),
 ]
+
+
+# Path parameters ------------------------------------------------------------------
+
+PATH_PARAMETERS = {
+    "user": "A user's id or username.",
+    "key": "An API key's id or label.",
+    "privilege": "A privilege's id.",
+    "account": "An account's id or name.",
+    "group": "A group's id or name, within the account.",
+    "vm": "A virtual machine's id or name, within the group.",
+    "vm_id": "A virtual machine's id.",
+    "disc": "A disc's id or label, within the machine.",
+    "disc_id": "A disc's id.",
+    "backup": "A backup's id or label, within the disc.",
+    "schedule": "A backup schedule's id, within the disc.",
+    "nic": "A network interface's id, within the machine.",
+    "address": "An IPv4 or IPv6 address.",
+    "operation": "An operation's id.",
+    "definition": "A definition list's id, such as `distributions`.",
+}
+
+
+def describe_path_parameters(result, generator, request, public):
+    """Path parameters mean the same on every path that has them (`{vm}` is a
+    machine's id or name, wherever it appears); describe them once, here.
+    An operation's own description wins."""
+    for operations in result["paths"].values():
+        for method, operation in operations.items():
+            if method == "parameters":
+                continue
+            for parameter in operation.get("parameters", []):
+                known = PATH_PARAMETERS.get(parameter.get("name"))
+                if parameter.get("in") == "path" and known:
+                    parameter.setdefault("description", known)
+    return result
 
 
 # Authentication -------------------------------------------------------------------

@@ -195,6 +195,7 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "panel.openapi.add_plain_endpoints",
         "panel.openapi.add_otp_header",
+        "panel.openapi.describe_path_parameters",
     ],
 }
 

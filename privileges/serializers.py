@@ -1,5 +1,6 @@
 import ipaddress
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from privileges.levels import ALIASES, Level
@@ -69,6 +70,14 @@ def privilege_queryset(qs):
     )
 
 
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "example": "192.0.2.0/24"},
+        "nullable": True,
+        "description": "IP networks the privilege may be used from; null for anywhere.",
+    }
+)
 class NetworksField(serializers.Field):
     """A list of IP networks written like 192.0.2.0/24, or null for anywhere.
 
