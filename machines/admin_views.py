@@ -5,6 +5,7 @@ import ipaddress
 
 from django.db import transaction
 from django.db.models import ProtectedError
+from drf_spectacular.utils import OpenApiParameter, extend_schema_view
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
@@ -27,6 +28,7 @@ from machines.serializers import (
 )
 from machines.vm_views import MachineView
 from panel.api import lookup
+from panel.openapi import ERRORS, api_doc
 from privileges.levels import Level
 
 
@@ -234,6 +236,34 @@ class AdminView(MachineView):
         return Response(self.serializer_class(saved).data, status=code)
 
 
+def spec_parameter(description: str) -> OpenApiParameter:
+    return OpenApiParameter("spec", str, OpenApiParameter.PATH, description=description)
+
+
+BY_LABEL = spec_parameter("An id or label.")
+
+
+def listed(serializer_class):
+    """The schema of an `AdminList`: its list, and creating one."""
+    return extend_schema_view(
+        get=api_doc(responses=serializer_class(many=True)),
+        post=api_doc(request=serializer_class, responses={201: serializer_class}),
+    )
+
+
+def detailed(serializer_class):
+    """The schema of an `AdminDetail`: reading one, and changing only the fields
+    supplied."""
+    return extend_schema_view(
+        get=api_doc(responses=serializer_class, parameters=[BY_LABEL]),
+        put=api_doc(
+            request=serializer_class(partial=True),
+            responses=serializer_class,
+            parameters=[BY_LABEL],
+        ),
+    )
+
+
 class AdminList(AdminView):
     def get(self, request):
         return Response(self.serializer_class(self.get_queryset(), many=True).data)
@@ -250,26 +280,32 @@ class AdminDetail(AdminView):
         return self.save(self.get_object(spec), partial=True)
 
 
+@listed(HeadSerializer)
 class HeadList(AdminList):
     model, serializer_class = Head, HeadSerializer
 
 
+@detailed(HeadSerializer)
 class HeadDetail(AdminDetail):
     model, serializer_class = Head, HeadSerializer
 
 
+@listed(TailSerializer)
 class TailList(AdminList):
     model, serializer_class = Tail, TailSerializer
 
 
+@detailed(TailSerializer)
 class TailDetail(AdminDetail):
     model, serializer_class = Tail, TailSerializer
 
 
+@listed(StoragePoolSerializer)
 class StoragePoolList(AdminList):
     model, serializer_class = StoragePool, StoragePoolSerializer
 
 
+@detailed(StoragePoolSerializer)
 class StoragePoolDetail(AdminDetail):
     model, serializer_class = StoragePool, StoragePoolSerializer
 
@@ -279,6 +315,19 @@ class HostedVirtualMachines(AdminView):
 
     models = {"heads": Head, "tails": Tail, "storage_pools": StoragePool}
 
+    @api_doc(
+        responses=VirtualMachineSerializer(many=True),
+        parameters=[
+            OpenApiParameter(
+                "kind",
+                str,
+                OpenApiParameter.PATH,
+                enum=[*models],
+                description="What `spec` names.",
+            ),
+            BY_LABEL,
+        ],
+    )
     def get(self, request, kind, spec):
         if kind not in self.models:
             raise exceptions.NotFound()
@@ -292,6 +341,19 @@ class HostedDiscs(AdminView):
 
     models = {"tails": Tail, "storage_pools": StoragePool}
 
+    @api_doc(
+        responses=DiscSerializer(many=True),
+        parameters=[
+            OpenApiParameter(
+                "kind",
+                str,
+                OpenApiParameter.PATH,
+                enum=[*models],
+                description="What `spec` names.",
+            ),
+            BY_LABEL,
+        ],
+    )
     def get(self, request, kind, spec):
         if kind not in self.models:
             raise exceptions.NotFound()
@@ -301,6 +363,14 @@ class HostedDiscs(AdminView):
 
 
 class IpRangeList(AdminView):
+    @api_doc(
+        responses={200: IpRangeSerializer(many=True), 400: ERRORS[400]},
+        parameters=[
+            OpenApiParameter(
+                "cidr", str, description="Only the range with this network."
+            )
+        ],
+    )
     def get(self, request):
         ranges = IpRange.objects.select_related("vlan").order_by("id")
         cidr = request.query_params.get("cidr")
@@ -312,6 +382,7 @@ class IpRangeList(AdminView):
             ranges = ranges.filter(spec=cidr)
         return Response(IpRangeSerializer(ranges, many=True).data)
 
+    @api_doc(request=IpRangeCreateSerializer, responses={201: IpRangeSerializer})
     def post(self, request):
         serializer = IpRangeCreateSerializer(data=request.data)
         if not serializer.is_valid():
@@ -326,6 +397,7 @@ class IpRangeList(AdminView):
 
 
 class IpRangeDetail(AdminView):
+    @api_doc(responses=IpRangeSerializer, parameters=[spec_parameter("An id.")])
     def get(self, request, spec):
         found = IpRange.objects.filter(pk=int(spec)).first() if spec.isdigit() else None
         if found is None:
@@ -333,6 +405,7 @@ class IpRangeDetail(AdminView):
         return Response(IpRangeSerializer(found).data)
 
 
+@listed(VlanSerializer)
 class VlanList(AdminList):
     model, serializer_class = Vlan, VlanSerializer
 
@@ -343,12 +416,19 @@ class VlanList(AdminList):
 class VlanDetail(AdminView):
     """GET by VLAN number, DELETE by id, as the client calls them."""
 
+    @api_doc(responses=VlanSerializer, parameters=[spec_parameter("A VLAN number.")])
     def get(self, request, spec):
         found = Vlan.objects.filter(num=int(spec)).first() if spec.isdigit() else None
         if found is None:
             raise exceptions.NotFound()
         return Response(VlanSerializer(found).data)
 
+    @api_doc(
+        responses={204: None, 400: ERRORS[400]},
+        parameters=[spec_parameter("A VLAN's id (not its number).")],
+        description="Deletes the VLAN with its unused IP ranges; 400 while "
+        "machines' network interfaces use it.",
+    )
     def delete(self, request, spec):
         found = Vlan.objects.filter(pk=int(spec)).first() if spec.isdigit() else None
         if found is None:
@@ -365,6 +445,7 @@ class VlanDetail(AdminView):
 
 
 class RecentVirtualMachines(AdminView):
+    @api_doc(responses=VirtualMachineSerializer(many=True))
     def get(self, request):
         vms = vm_queryset().order_by("-created_at", "-id")[:50]
         return Response(VirtualMachineSerializer(vms, many=True).data)
@@ -374,6 +455,7 @@ class StoppedVirtualMachines(AdminView):
     """`GET /admin/stopped_eligible_vms`: machines that are off and not
     deleted, which could be started."""
 
+    @api_doc(responses=VirtualMachineSerializer(many=True))
     def get(self, request):
         vms = VirtualMachine.objects.filter(
             power_on=False, deleted=False, desired_power_on=False

@@ -1,10 +1,20 @@
 """Discs, backups and backup schedules of a machine (contract §2.5, §2.7)."""
 
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from machines import actions
 from machines.models import Backup, BackupSchedule, Disc, VirtualMachine
+from machines.openapi import (
+    BAD_INPUT,
+    CONFLICT,
+    PURGE,
+    BackupChangeSerializer,
+    BackupRestoreSerializer,
+    DiscChangeSerializer,
+    accepted,
+)
 from machines.serializers import (
     BackupScheduleSerializer,
     BackupScheduleSpecSerializer,
@@ -18,6 +28,7 @@ from machines.serializers import (
 )
 from machines.vm_views import ACCEPTED, MachineView
 from panel.api import lookup, query_flag
+from panel.openapi import api_doc
 from privileges.levels import Level
 
 
@@ -55,11 +66,16 @@ class DiscView(MachineView):
 
 
 class DiscList(DiscView):
+    @api_doc(responses=DiscSerializer(many=True))
     def get(self, request, **kwargs):
         vm = self.vm()
         discs = disc_queryset(Disc.objects.filter(virtual_machine=vm)).order_by("id")
         return Response(DiscSerializer(discs, many=True).data)
 
+    @api_doc(
+        request=DiscSpecSerializer,
+        responses={202: accepted(DiscChangeSerializer, "The disc"), 409: CONFLICT},
+    )
     def post(self, request, **kwargs):
         vm = self.changeable_vm()
         spec = self.body(DiscSpecSerializer)
@@ -68,9 +84,23 @@ class DiscList(DiscView):
 
 
 class DiscDetail(DiscView):
+    @api_doc(responses=DiscSerializer)
     def get(self, request, **kwargs):
         return Response(DiscSerializer(self.disc()).data)
 
+    @api_doc(
+        request=DiscUpdateSerializer,
+        responses={
+            200: OpenApiResponse(
+                DiscSerializer, description="Changed; no operation needed."
+            ),
+            202: accepted(DiscChangeSerializer, "The resize"),
+            409: CONFLICT,
+        },
+        description="Growing `size` answers 202 with the resize operation; "
+        "`virtual_machine_id` moves the disc to another machine (both off); "
+        "`iops_limit` needs cluster_admin.",
+    )
     def put(self, request, **kwargs):
         disc = self.changeable_disc()
         changes = self.body(DiscUpdateSerializer)
@@ -93,6 +123,14 @@ class DiscDetail(DiscView):
         self.policy.require(target, Level.VM_ADMIN)
         return target
 
+    @api_doc(
+        responses={
+            202: accepted(OperationSerializer, "The deletion"),
+            400: BAD_INPUT,
+            409: CONFLICT,
+        },
+        parameters=[PURGE],
+    )
     def delete(self, request, **kwargs):
         disc = self.changeable_disc()
         if not query_flag(request, "purge"):
@@ -115,6 +153,7 @@ class BackupView(DiscView):
 
 
 class BackupList(BackupView):
+    @api_doc(responses=BackupSerializer(many=True))
     def get(self, request, **kwargs):
         disc = self.disc()
         backups = Backup.objects.filter(disc=disc).select_related(
@@ -122,6 +161,15 @@ class BackupList(BackupView):
         )
         return Response(BackupSerializer(backups.order_by("id"), many=True).data)
 
+    @api_doc(
+        request=None,
+        responses={
+            202: accepted(BackupChangeSerializer, "The backup"),
+            400: BAD_INPUT,
+            409: CONFLICT,
+        },
+        description="Takes a backup of the disc now. No body.",
+    )
     def post(self, request, **kwargs):
         disc = self.changeable_disc()
         backup, op = actions.create_backup(
@@ -133,9 +181,18 @@ class BackupList(BackupView):
 
 
 class BackupDetail(BackupView):
+    @api_doc(responses=BackupSerializer)
     def get(self, request, **kwargs):
         return Response(BackupSerializer(self.backup(self.disc())).data)
 
+    @api_doc(
+        request=BackupRestoreSerializer,
+        responses={
+            200: OpenApiResponse(BackupSerializer, description="Nothing changed."),
+            202: accepted(BackupChangeSerializer, "The restore"),
+            409: CONFLICT,
+        },
+    )
     def put(self, request, **kwargs):
         disc = self.changeable_disc()
         backup = self.backup(disc)
@@ -146,6 +203,14 @@ class BackupDetail(BackupView):
             with_operation(BackupSerializer(backup).data, op), status=ACCEPTED
         )
 
+    @api_doc(
+        responses={
+            202: accepted(OperationSerializer, "The deletion"),
+            400: BAD_INPUT,
+            409: CONFLICT,
+        },
+        parameters=[PURGE],
+    )
     def delete(self, request, **kwargs):
         disc = self.changeable_disc()
         backup = self.backup(disc)
@@ -156,11 +221,16 @@ class BackupDetail(BackupView):
 
 
 class BackupScheduleList(DiscView):
+    @api_doc(responses=BackupScheduleSerializer(many=True))
     def get(self, request, **kwargs):
         disc = self.disc()
         schedules = BackupSchedule.objects.filter(disc=disc).order_by("id")
         return Response(BackupScheduleSerializer(schedules, many=True).data)
 
+    @api_doc(
+        request=BackupScheduleSpecSerializer,
+        responses={201: BackupScheduleSerializer},
+    )
     def post(self, request, **kwargs):
         disc = self.changeable_disc()
         spec = self.body(BackupScheduleSpecSerializer)
@@ -183,9 +253,11 @@ class BackupScheduleDetail(DiscView):
         found.disc = disc
         return found
 
+    @api_doc(responses=BackupScheduleSerializer)
     def get(self, request, **kwargs):
         return Response(BackupScheduleSerializer(self.schedule(self.disc())).data)
 
+    @api_doc(responses={204: None})
     def delete(self, request, **kwargs):
         disc = self.changeable_disc()
         actions.delete_backup_schedule(self.schedule(disc), actor=request.user)

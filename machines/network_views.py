@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from machines import actions
 from machines.models import IpAddress, NetworkInterface, VirtualMachine
+from machines.openapi import IpCreatedSerializer
 from machines.serializers import (
     IpCreateSerializer,
     IpSerializer,
@@ -15,10 +16,12 @@ from machines.serializers import (
     SwapIpsSerializer,
 )
 from machines.vm_views import MachineView
+from panel.openapi import api_doc
 from privileges.levels import Level
 
 
 class NicList(MachineView):
+    @api_doc(responses=NetworkInterfaceSerializer(many=True))
     def get(self, request, **kwargs):
         vm = self.vm()
         return Response(
@@ -36,6 +39,7 @@ class NicView(MachineView):
 
 
 class NicDetail(NicView):
+    @api_doc(responses=NetworkInterfaceSerializer)
     def get(self, request, **kwargs):
         return Response(NetworkInterfaceSerializer(self.nic(self.vm())).data)
 
@@ -43,6 +47,7 @@ class NicDetail(NicView):
 class IpCreate(NicView):
     """Answers `{"ips": [...]}` with the request's other keys echoed."""
 
+    @api_doc(request=IpCreateSerializer, responses={201: IpCreatedSerializer})
     def post(self, request, **kwargs):
         vm = self.changeable_vm()
         nic = self.nic(vm)
@@ -70,11 +75,13 @@ class IpDetail(MachineView):
         self.kwargs["vm_id"] = str(ip.nic.virtual_machine_id)
         return ip
 
+    @api_doc(responses=IpSerializer)
     def get(self, request, address):
         ip = self.ip()
         self.vm()
         return Response(IpSerializer(ip).data)
 
+    @api_doc(request=RdnsSerializer, responses=IpSerializer)
     def put(self, request, address):
         ip = self.ip()
         self.changeable_vm()
@@ -84,6 +91,7 @@ class IpDetail(MachineView):
 
 
 class SwapIps(MachineView):
+    @api_doc(request=SwapIpsSerializer, responses={204: None})
     def post(self, request):
         data = self.body(SwapIpsSerializer)
         vms = []

@@ -1,12 +1,23 @@
 """The BigV machine endpoints: create, read, change, delete, signal, reimage,
 and a machine's privileges and operations."""
 
+from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 from groups.views import get_group
 from machines import actions
 from machines.models import Operation, VirtualMachine
+from machines.openapi import (
+    CONFLICT,
+    INCLUDE_DELETED,
+    PURGE_VM,
+    VM_CREATE_BAD_INPUT,
+    VirtualMachineChangeSerializer,
+    VirtualMachineCreateSerializer,
+    VmCreateSerializer,
+    accepted,
+)
 from machines.serializers import (
     DiscSpecSerializer,
     ImageInstallSerializer,
@@ -20,9 +31,11 @@ from machines.serializers import (
     with_operation,
 )
 from panel.api import CorralView, lookup, query_flag
+from panel.openapi import api_doc
 from privileges.levels import Level
 from privileges.models import Privilege
 from privileges.policy import Policy
+from privileges.serializers import PrivilegeSerializer
 from privileges.views import LIST_LEVEL, listing
 
 ACCEPTED = status.HTTP_202_ACCEPTED
@@ -156,6 +169,15 @@ class VmCreate(MachineView):
     """`POST …/groups/{g}/vm_create`: machine, discs, image and addresses in
     one transaction; 202 with the machine, visible by name at once."""
 
+    @api_doc(
+        request=VmCreateSerializer,
+        responses={
+            202: accepted(VirtualMachineChangeSerializer, "The machine"),
+            400: VM_CREATE_BAD_INPUT,
+        },
+        summary="Create a machine with its discs, image and addresses",
+        operation_id="vm_create",
+    )
     def post(self, request, account, group):
         found = get_group(self.policy, account, group)
         self.policy.require(found, Level.GROUP_ADMIN)
@@ -177,6 +199,9 @@ class VmCreate(MachineView):
 
 
 class VirtualMachineList(VmCreate):
+    @api_doc(
+        responses=VirtualMachineSerializer(many=True), parameters=[INCLUDE_DELETED]
+    )
     def get(self, request, account, group):
         found = get_group(self.policy, account, group)
         vms = self.policy.virtual_machines().filter(group=found)
@@ -185,6 +210,14 @@ class VirtualMachineList(VmCreate):
         vms = vm_queryset(vms.order_by("id"))
         return Response(VirtualMachineSerializer(vms, many=True).data)
 
+    @api_doc(
+        request=VirtualMachineCreateSerializer,
+        responses={
+            202: accepted(VirtualMachineChangeSerializer, "The machine"),
+            400: VM_CREATE_BAD_INPUT,
+        },
+        summary="Create a machine",
+    )
     def post(self, request, account, group):
         """The machine's fields at top level, with optional `discs`,
         `reimage` and `ips` beside them."""
@@ -198,10 +231,24 @@ class VirtualMachineList(VmCreate):
 
 
 class VirtualMachineDetail(MachineView):
+    @api_doc(responses=VirtualMachineSerializer, parameters=[INCLUDE_DELETED])
     def get(self, request, **kwargs):
         vm = self.vm(include_deleted=query_flag(request, "include_deleted"))
         return Response(VirtualMachineSerializer(vm).data)
 
+    @api_doc(
+        request=VirtualMachineUpdateSerializer,
+        responses={
+            200: OpenApiResponse(
+                VirtualMachineSerializer, description="Changed; no operation needed."
+            ),
+            202: accepted(VirtualMachineChangeSerializer),
+            409: CONFLICT,
+        },
+        description="Only the fields supplied change. Powering on or off, and "
+        "other changes the machine must carry out, answer 202 with the "
+        "operation.",
+    )
     def put(self, request, **kwargs):
         vm = self.changeable_vm()
         changes = self.body(VirtualMachineUpdateSerializer)
@@ -222,6 +269,14 @@ class VirtualMachineDetail(MachineView):
             raise actions.invalid("group_id", "no such group in this account")
         self.policy.require(target, Level.GROUP_ADMIN)
 
+    @api_doc(
+        responses={
+            202: accepted(OperationSerializer, "The deletion or purge"),
+            204: OpenApiResponse(description="Deleted; nothing to carry out."),
+            409: CONFLICT,
+        },
+        parameters=[PURGE_VM],
+    )
     def delete(self, request, **kwargs):
         vm = self.vm()
         if query_flag(request, "purge"):
@@ -240,6 +295,10 @@ class VirtualMachineDetail(MachineView):
 
 
 class VirtualMachineSignal(MachineView):
+    @api_doc(
+        request=SignalSerializer,
+        responses={202: accepted(OperationSerializer, "The signal"), 409: CONFLICT},
+    )
     def post(self, request, **kwargs):
         vm = self.changeable_vm()
         data = self.body(SignalSerializer)
@@ -254,6 +313,10 @@ class VirtualMachineSignal(MachineView):
 
 
 class VirtualMachineReimage(MachineView):
+    @api_doc(
+        request=ImageInstallSerializer,
+        responses={202: accepted(OperationSerializer, "The reimage"), 409: CONFLICT},
+    )
     def post(self, request, **kwargs):
         vm = self.changeable_vm()
         image = self.body(ImageInstallSerializer)
@@ -264,6 +327,7 @@ class VirtualMachineReimage(MachineView):
 
 
 class VirtualMachinePrivileges(MachineView):
+    @api_doc(responses=PrivilegeSerializer(many=True))
     def get(self, request, **kwargs):
         vm = self.vm()
         self.policy.require(vm, LIST_LEVEL[VirtualMachine], write=False)
@@ -271,6 +335,7 @@ class VirtualMachinePrivileges(MachineView):
 
 
 class VirtualMachineOperations(MachineView):
+    @api_doc(responses=OperationSerializer(many=True))
     def get(self, request, **kwargs):
         vm = self.vm()
         ops = Operation.objects.filter(virtual_machine=vm).select_related(
@@ -283,6 +348,7 @@ class OperationDetail(MachineView):
     """An operation is visible to whoever sees its machine; once the machine
     is purged, to whoever started it and to cluster admins."""
 
+    @api_doc(responses=OperationSerializer)
     def get(self, request, operation):
         op = (
             Operation.objects.select_related("head", "actor", "virtual_machine__group")
