@@ -196,6 +196,8 @@ class BackupDetail(BackupView):
     def put(self, request, **kwargs):
         disc = self.changeable_disc()
         backup = self.backup(disc)
+        if not isinstance(request.data, dict):
+            raise exceptions.ParseError("The body must be a JSON object.")
         if request.data.get("restore") is not True:
             return Response(BackupSerializer(backup).data)
         op = actions.restore_backup(backup, actor=request.user, address=self.address)

@@ -3,6 +3,7 @@ import pytest
 from accounts.models import Account
 from machines.models import Backup, BackupSchedule, Disc, Operation
 from machines.serializers import MAX_DISC_SIZE
+from tests.bad_input import RAW_BODIES, assert_raw_body_rejected
 from tests.factories import grant
 from tests.machines.conftest import built_vm, check_access, finish
 
@@ -209,6 +210,16 @@ def test_restoring_and_deleting_a_backup(world):
     assert world.api.delete(path).status_code == 400
     assert world.api.delete(f"{path}?purge=true").status_code == 202
     assert not Backup.objects.exists()
+
+
+@pytest.mark.parametrize("raw", RAW_BODIES.values(), ids=RAW_BODIES.keys())
+def test_a_backup_put_rejects_a_body_that_is_not_an_object(world, raw):
+    world.api.post(f"{discs_path(world)}/disc-1/backups")
+    finish(Operation.objects.get(kind="backup"))
+    backup = Backup.objects.get()
+    path = f"{discs_path(world)}/disc-1/backups/{backup.label}"
+
+    assert_raw_body_rejected(world.api, "PUT", path, raw)
 
 
 def test_a_backup_schedule_as_the_client_sends_it(world):
