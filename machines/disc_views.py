@@ -14,6 +14,7 @@ from machines.openapi import (
     BackupRestoreSerializer,
     DiscChangeSerializer,
     accepted,
+    json_only,
 )
 from machines.serializers import (
     BackupScheduleSerializer,
@@ -73,7 +74,7 @@ class DiscList(DiscView):
         return Response(DiscSerializer(discs, many=True).data)
 
     @api_doc(
-        request=DiscSpecSerializer,
+        request=json_only(DiscSpecSerializer),
         responses={202: accepted(DiscChangeSerializer, "The disc"), 409: CONFLICT},
     )
     def post(self, request, **kwargs):

@@ -143,6 +143,12 @@ class VmCreateErrorsSchema(OpenApiSerializerExtension):
         }
 
 
+def json_only(serializer) -> dict:
+    """A body with nested objects, which only JSON can carry (a form would
+    flatten them into strings)."""
+    return {"application/json": serializer}
+
+
 BAD_INPUT = ERRORS[400]
 CONFLICT = OpenApiResponse(
     Conflict, description="Another operation holds the machine; it is named."

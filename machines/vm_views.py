@@ -17,6 +17,7 @@ from machines.openapi import (
     VirtualMachineCreateSerializer,
     VmCreateSerializer,
     accepted,
+    json_only,
 )
 from machines.serializers import (
     DiscSpecSerializer,
@@ -170,7 +171,7 @@ class VmCreate(MachineView):
     one transaction; 202 with the machine, visible by name at once."""
 
     @api_doc(
-        request=VmCreateSerializer,
+        request=json_only(VmCreateSerializer),
         responses={
             202: accepted(VirtualMachineChangeSerializer, "The machine"),
             400: VM_CREATE_BAD_INPUT,
@@ -211,7 +212,7 @@ class VirtualMachineList(VmCreate):
         return Response(VirtualMachineSerializer(vms, many=True).data)
 
     @api_doc(
-        request=VirtualMachineCreateSerializer,
+        request=json_only(VirtualMachineCreateSerializer),
         responses={
             202: accepted(VirtualMachineChangeSerializer, "The machine"),
             400: VM_CREATE_BAD_INPUT,
