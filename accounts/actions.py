@@ -66,7 +66,24 @@ def create_user(
         username_created=username,
     )
     if account_name:
-        create_account(name=account_name, owner=user, address=address)
+        try:
+            create_account(name=account_name, owner=user, address=address)
+        except NameTaken:
+            raise NameTaken("account_name") from None
+    return user
+
+
+@transaction.atomic
+def update_user(user: User, changes: dict, *, actor: User, address=None) -> User:
+    """Apply validated changes; a new password ends the user's sessions."""
+    changes = dict(changes)
+    password = changes.pop("password", None)
+    for field, value in changes.items():
+        setattr(user, field, value)
+    if changes:
+        user.save(update_fields=list(changes))
+    if password is not None:
+        change_password(user, password, actor=actor, address=address)
     return user
 
 

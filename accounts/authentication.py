@@ -52,7 +52,7 @@ class BasicOtpAuthentication(authentication.BaseAuthentication):
                 record_success=False,
             )
         except signin.SignInRefused as refused:
-            raise exceptions.AuthenticationFailed(str(refused)) from None
+            raise refusal(refused) from None
         ctx = AuthContext.for_request(
             request,
             result.user,
@@ -65,6 +65,18 @@ class BasicOtpAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request):
         return f'Basic realm="{self.www_authenticate_realm}"'
+
+
+# Refusals that are not about the credentials: asking again with the same or
+# other credentials cannot help, so they answer 403, not 401 (which makes
+# clients prompt for a password).
+FORBIDDING = {"locked_out", "not_approved"}
+
+
+def refusal(refused: signin.SignInRefused) -> exceptions.APIException:
+    if refused.code in FORBIDDING:
+        return exceptions.PermissionDenied(str(refused))
+    return exceptions.AuthenticationFailed(str(refused))
 
 
 class BearerAuthentication(authentication.BaseAuthentication):
@@ -84,7 +96,7 @@ class BearerAuthentication(authentication.BaseAuthentication):
             .filter(key_hash=hash_secret(secret))
             .first()
         )
-        if key is None or key.is_expired() or not key.user.is_active:
+        if key is None or key.is_expired() or not _may_sign_in(key.user):
             raise exceptions.AuthenticationFailed("Invalid or expired API key.")
         ctx = AuthContext.for_request(
             request, key.user, "apikey", api_key=key, factors=["apikey"]
@@ -97,7 +109,7 @@ class BearerAuthentication(authentication.BaseAuthentication):
             .filter(token_hash=hash_secret(token))
             .first()
         )
-        if session is None or session.is_expired() or not session.user.is_active:
+        if session is None or session.is_expired() or not _may_sign_in(session.user):
             raise exceptions.AuthenticationFailed("Invalid or expired session token.")
         verified_at = session.yubikey_verified_at
         otp = request.META.get(OTP_HEADER, "").strip()
@@ -123,6 +135,10 @@ class BearerAuthentication(authentication.BaseAuthentication):
         return 'Bearer realm="Corral"'
 
 
+def _may_sign_in(user) -> bool:
+    return user.is_active and user.approved
+
+
 class BrowserSessionAuthentication(authentication.SessionAuthentication):
     """The panel's signed-in browser session, with CSRF checks on writes."""
 
@@ -131,13 +147,17 @@ class BrowserSessionAuthentication(authentication.SessionAuthentication):
         if result is None:
             return None
         user = result[0]
-        session = request._request.session
-        ctx = AuthContext.for_request(
-            request,
-            user,
-            "browser",
-            password_verified=True,
-            yubikey_verified_at=signin.session_yubikey_time(session),
-            factors=list(session.get(signin.SESSION_FACTORS, ["password"])),
-        )
-        return user, ctx
+        return user, browser_context(request, user)
+
+
+def browser_context(request, user) -> AuthContext:
+    """The context of a signed-in browser, for the API and the panel's pages."""
+    session = getattr(request, "_request", request).session
+    return AuthContext.for_request(
+        request,
+        user,
+        "browser",
+        password_verified=True,
+        yubikey_verified_at=signin.session_yubikey_time(session),
+        factors=list(session.get(signin.SESSION_FACTORS, ["password"])),
+    )

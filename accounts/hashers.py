@@ -11,7 +11,14 @@ PREFIX = "md5_crypt$"
 
 
 def is_md5_crypt(value: str) -> bool:
-    return value.startswith("$1$") and md5_crypt.identify(value)
+    """A well-formed `$1$salt$digest`; a malformed one is taken as a password."""
+    if not value.startswith("$1$"):
+        return False
+    try:
+        parsed = md5_crypt.from_string(value)
+    except ValueError:
+        return False
+    return bool(parsed.checksum)
 
 
 class MD5CryptPasswordHasher(BasePasswordHasher):

@@ -13,11 +13,15 @@ KEY_TYPES = (
 
 
 def invalid_key_lines(text: str) -> list[str]:
-    """Messages for every line that is not an OpenSSH public key."""
+    """Messages for every line that is not an OpenSSH public key.
+
+    Lines are numbered as sent, blank ones included, so the number points at
+    the line the user typed.
+    """
     problems = []
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
-        if not line or line.startswith("#"):
+        if not line:
             continue
         if not _parses(line):
             problems.append(f"line {number} is not an OpenSSH public key")

@@ -1,5 +1,6 @@
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 from rest_framework import serializers
 
 from accounts.hashers import is_md5_crypt
@@ -109,6 +110,11 @@ class ApiKeyCreateSerializer(serializers.Serializer):
     user_id = serializers.IntegerField(required=False)
     label = serializers.CharField(required=False, allow_blank=True, max_length=100)
     expires_at = serializers.DateTimeField(required=False, allow_null=True)
+
+    def validate_expires_at(self, value):
+        if value is not None and value <= timezone.now():
+            raise serializers.ValidationError("must be in the future")
+        return value
 
 
 class AccountSerializer(serializers.ModelSerializer):

@@ -6,7 +6,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from accounts import actions
-from accounts.models import Account, ApiKey, User
+from accounts.models import Account, User
 from accounts.serializers import (
     AccountCreateSerializer,
     AccountSerializer,
@@ -22,7 +22,7 @@ from accounts.serializers import (
 from groups.models import Group
 from groups.serializers import GroupOverviewSerializer
 from panel import audit
-from panel.api import CorralView, is_overview, lookup, query_flag
+from panel.api import CorralView, bad_request, is_overview, lookup, query_flag
 from panel.models import AuditEvent
 from privileges.levels import Level
 from privileges.models import Privilege
@@ -42,23 +42,21 @@ class UserList(CorralView):
         return Response(UserSerializer(users, many=True).data)
 
     def post(self, request):
-        signed_in = request.user.is_authenticated
-        if not signed_in and settings.CORRAL_SIGNUP == "closed":
+        """Sign up, or a cluster admin adds a user (approved at once)."""
+        admin = request.user.is_authenticated and self.policy.is_cluster_admin()
+        if not admin and settings.CORRAL_SIGNUP == "closed":
             raise exceptions.PermissionDenied("Sign-up is closed on this panel.")
         data = self.validated(SignupSerializer)
-        if signed_in:
-            # Creating someone else's user is an admin's job, without an account.
-            data.pop("account_name", None)
-        approved = signed_in or settings.CORRAL_SIGNUP != "approval"
         try:
             user = actions.create_user(
                 **data,
-                approved=approved,
-                actor=request.user if signed_in else None,
+                approved=admin or settings.CORRAL_SIGNUP != "approval",
+                actor=request.user if request.user.is_authenticated else None,
                 address=self.address,
             )
         except actions.NameTaken as taken:
-            return Response({taken.field: ["is already taken"]}, status=400)
+            # Someone claimed the name between validation and saving.
+            return bad_request(taken.field, "is already taken")
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
@@ -70,10 +68,9 @@ class UserDetail(CorralView):
         return user
 
     def require_self_or_admin(self, user: User) -> None:
-        if (
-            user.pk != request_user_id(self.request)
-            and not self.policy.is_cluster_admin()
-        ):
+        """Others may read a user (account admins see their members), but only
+        the user and cluster admins may change them."""
+        if user.pk != self.request.user.pk:
             self.policy.require_cluster(Level.CLUSTER_ADMIN)
 
     def get(self, request, user):
@@ -91,16 +88,7 @@ class UserDetail(CorralView):
         changes = self.validated(UserUpdateSerializer)
         if "approved" in changes:
             self.policy.require_cluster(Level.CLUSTER_ADMIN)
-        with transaction.atomic():
-            password = changes.pop("password", None)
-            for field, value in changes.items():
-                setattr(found, field, value)
-            if changes:
-                found.save(update_fields=list(changes))
-            if password is not None:
-                actions.change_password(
-                    found, password, actor=request.user, address=self.address
-                )
+        actions.update_user(found, changes, actor=request.user, address=self.address)
         return Response(UserDetailSerializer(found).data)
 
     def delete(self, request, user):
@@ -110,19 +98,20 @@ class UserDetail(CorralView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-def request_user_id(request):
-    return request.user.pk if request.user.is_authenticated else None
-
-
 # API keys -----------------------------------------------------------------
 
 
 class ApiKeyList(CorralView):
     def keys(self):
-        qs = ApiKey.objects.select_related("user").order_by("id")
-        if self.policy.is_cluster_admin():
-            return qs
-        return qs.filter(user=self.request.user)
+        return self.policy.api_keys().select_related("user").order_by("id")
+
+    def refuse_api_keys(self) -> None:
+        # A leaked key must not mint or remove credentials of its owner.
+        if self.policy.ctx.api_key is not None:
+            raise exceptions.PermissionDenied(
+                "An API key cannot create or delete API keys; sign in with "
+                "your password."
+            )
 
     def get(self, request):
         keys = self.keys()
@@ -136,8 +125,7 @@ class ApiKeyList(CorralView):
         return Response(ApiKeySerializer(keys, many=True).data)
 
     def post(self, request):
-        if self.policy.ctx.api_key is not None:
-            raise exceptions.PermissionDenied("An API key cannot create API keys.")
+        self.refuse_api_keys()
         data = self.validated(ApiKeyCreateSerializer)
         owner = request.user
         user_id = data.get("user_id")
@@ -145,7 +133,7 @@ class ApiKeyList(CorralView):
             self.policy.require_cluster(Level.CLUSTER_ADMIN)
             owner = User.objects.filter(pk=user_id).first()
             if owner is None:
-                return Response({"user_id": ["no such user"]}, status=400)
+                return bad_request("user_id", "no such user")
         key, secret = actions.create_api_key(
             owner,
             label=data.get("label", ""),
@@ -154,6 +142,7 @@ class ApiKeyList(CorralView):
             address=self.address,
         )
         body = ApiKeySerializer(key).data
+        # The only time the key is shown: only its digest is kept.
         body["api_key"] = secret
         return Response(body, status=status.HTTP_201_CREATED)
 
@@ -170,6 +159,7 @@ class ApiKeyDetail(ApiKeyList):
 
     def delete(self, request, key):
         found = self.get_key(key)
+        self.refuse_api_keys()
         actions.delete_api_key(found, actor=request.user, address=self.address)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -5,6 +5,7 @@ from accounts import session_views
 from accounts import views as accounts
 from groups import views as groups
 from machines import views as machines
+from panel import views as panel
 from privileges import views as privileges
 
 A = "accounts/<str:account>"
@@ -12,6 +13,11 @@ G = f"{A}/groups/<str:group>"
 
 urlpatterns = [
     path("", lambda request: HttpResponseRedirect("/panel/")),
+    # The browser panel.
+    path("panel/", panel.home),
+    path("panel/login", panel.login_password),
+    path("panel/login/code", panel.login_code),
+    path("panel/logout", panel.logout_view),
     # Authentication (the BigV auth server's endpoints).
     path("session", session_views.create_session),
     path("session/<str:token>", session_views.session_detail),

@@ -21,7 +21,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from rest_framework.exceptions import NotFound, PermissionDenied
 
-from accounts.models import Account, User
+from accounts.models import Account, ApiKey, User
 from groups.models import Group
 from machines.models import VirtualMachine
 from panel.api import ConditionUnmet, Suspended
@@ -241,6 +241,15 @@ class Policy:
             return User.objects.all()
         member_ids = self.privileges().values("user_id")
         return User.objects.filter(Q(id=self.user.id) | Q(id__in=member_ids))
+
+    def api_keys(self) -> QuerySet[ApiKey]:
+        """API keys the caller may list or delete: their own; cluster admins
+        see everyone's."""
+        if self.ctx is None:
+            return ApiKey.objects.none()
+        if self.scope.cluster >= CLUSTER_ADMIN:
+            return ApiKey.objects.all()
+        return ApiKey.objects.filter(user=self.user)
 
     # Decisions ------------------------------------------------------------
 

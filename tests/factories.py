@@ -83,3 +83,24 @@ class Api:
 
 def as_user(user: User, **headers) -> Api:
     return Api(basic(user.username), **headers)
+
+
+def ssh_public_key(comment: str = "") -> str:
+    """A freshly generated OpenSSH ed25519 public key line."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    key = ed25519.Ed25519PrivateKey.generate().public_key()
+    line = key.public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    ).decode()
+    return f"{line} {comment}".strip()
+
+
+def make_api_key(user: User, label: str = "", expires_at=None):
+    """An API key of `user` and its secret (shown once, like the API does)."""
+    return actions.create_api_key(user, label=label, expires_at=expires_at, actor=user)
+
+
+def bearer_api_key(secret: str) -> str:
+    return f"Bearer apikey.{secret}"
