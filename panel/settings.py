@@ -200,6 +200,8 @@ except ValueError as exc:
 # Sign-up: open, closed, or open pending a cluster admin's approval.
 CORRAL_SIGNUP = env_choice("CORRAL_SIGNUP", ("open", "closed", "approval"), "open")
 CORRAL_CLUSTER_DOMAIN = env_str("CORRAL_CLUSTER_DOMAIN", "corral.local")
+# A soft-deleted machine can be restored for this long, then it is purged.
+CORRAL_DELETED_VM_GRACE_DAYS = env_int("CORRAL_DELETED_VM_GRACE_DAYS", 14, minimum=0)
 CORRAL_SESSION_VALIDITY_MAX = env_int("CORRAL_SESSION_VALIDITY_MAX", 86400, minimum=60)
 CORRAL_CREDENTIAL_CACHE_SECONDS = env_int(
     "CORRAL_CREDENTIAL_CACHE_SECONDS", 300, minimum=0

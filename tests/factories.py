@@ -104,3 +104,42 @@ def make_api_key(user: User, label: str = "", expires_at=None):
 
 def bearer_api_key(secret: str) -> str:
     return f"Bearer apikey.{secret}"
+
+
+def make_infrastructure(ipv4: str = "192.0.2.0/24", ipv6: str = "2001:db8::/64"):
+    """A simulated head, a tail with one pool per storage grade and a backup
+    pool, and VLAN 1 (the default VLAN of every group without its own) with
+    an IPv4 and an IPv6 range."""
+    from types import SimpleNamespace
+
+    from machines.models import Head, IpRange, StorageGrade, StoragePool, Tail, Vlan
+
+    n = next(_seq)
+    head = Head.objects.create(
+        label=f"head{n}", uri="simulated://", cnc_address="10.0.0.1"
+    )
+    tail = Tail.objects.create(label=f"tail{n}")
+    pools = {
+        grade: StoragePool.objects.create(
+            tail=tail,
+            label=f"{tail.label}-{grade}",
+            libvirt_pool=grade,
+            grade=grade,
+            size=8 * 1024 * 1024,
+        )
+        for grade in StorageGrade.objects.values_list("name", flat=True)
+    }
+    backup_pool = StoragePool.objects.create(
+        tail=tail,
+        label=f"{tail.label}-backup",
+        libvirt_pool="backup",
+        grade="iceberg",
+        size=8 * 1024 * 1024,
+        backup=True,
+    )
+    vlan, _ = Vlan.objects.get_or_create(num=1)
+    ranges = [IpRange.objects.create(vlan=vlan, spec=spec) for spec in (ipv4, ipv6)]
+    return SimpleNamespace(
+        head=head, tail=tail, pools=pools, backup_pool=backup_pool, vlan=vlan,
+        ranges=ranges,
+    )  # fmt: skip

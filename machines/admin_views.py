@@ -1,0 +1,383 @@
+"""Cluster administration (contract §2.11): heads, tails, storage pools, IP
+ranges and VLANs. Every endpoint needs cluster_admin, even to read."""
+
+import ipaddress
+
+from django.db import transaction
+from django.db.models import ProtectedError
+from rest_framework import exceptions, serializers, status
+from rest_framework.response import Response
+
+from machines import addressing, placement
+from machines.models import (
+    Disc,
+    Head,
+    IpAddress,
+    IpRange,
+    StoragePool,
+    Tail,
+    VirtualMachine,
+    Vlan,
+)
+from machines.serializers import (
+    DiscSerializer,
+    VirtualMachineSerializer,
+    disc_queryset,
+    vm_queryset,
+)
+from machines.vm_views import MachineView
+from panel.api import lookup
+from privileges.levels import Level
+
+
+class NullableBlank(serializers.CharField):
+    """A string that reads and writes null for empty, as the client sends it."""
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_blank=True, allow_null=True, required=False, **kwargs)
+
+    def to_internal_value(self, data):
+        return "" if data is None else super().to_internal_value(data)
+
+    def to_representation(self, value):
+        return value or None
+
+
+class HeadSerializer(serializers.ModelSerializer):
+    usage_strategy = NullableBlank(max_length=32)
+    free_memory = serializers.SerializerMethodField()
+    used_cores = serializers.SerializerMethodField()
+    virtual_machines = serializers.SerializerMethodField()
+    virtual_machines_count = serializers.SerializerMethodField()
+    models = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Head
+        fields = [
+            "id",
+            "uuid",
+            "label",
+            "uri",
+            "zone",
+            "arch",
+            "cnc_address",
+            "last_note",
+            "total_memory",
+            "total_cores",
+            "overcommit_ratio",
+            "usage_strategy",
+            "models",
+            "free_memory",
+            "online",
+            "used_cores",
+            "virtual_machines_count",
+            "virtual_machines",
+        ]
+
+    def get_free_memory(self, head) -> int:
+        return placement.head_memory_free(head)
+
+    def get_used_cores(self, head) -> int:
+        return placement.head_cores_used(head)
+
+    def get_virtual_machines(self, head) -> list[str]:
+        return [vm.hostname for vm in vms_on(head).select_related("group__account")]
+
+    def get_virtual_machines_count(self, head) -> int:
+        return vms_on(head).count()
+
+    def get_models(self, head) -> list[str]:
+        return []
+
+
+class TailSerializer(serializers.ModelSerializer):
+    pools = serializers.SlugRelatedField(slug_field="label", many=True, read_only=True)
+
+    class Meta:
+        model = Tail
+        fields = ["id", "uuid", "label", "cnc_address", "zone", "online", "pools"]
+
+
+class StoragePoolSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(source="label", read_only=True)
+    tail = serializers.SlugRelatedField(slug_field="label", queryset=Tail.objects)
+    usage_strategy = NullableBlank(max_length=32)
+    free_space = serializers.SerializerMethodField()
+    ceiling = serializers.SerializerMethodField()
+    alloc = serializers.SerializerMethodField()
+    discs = serializers.SerializerMethodField()
+    backups = serializers.SerializerMethodField()
+
+    class Meta:
+        model = StoragePool
+        fields = [
+            "id",
+            "name",
+            "label",
+            "tail",
+            "libvirt_pool",
+            "zone",
+            "size",
+            "free_space",
+            "ceiling",
+            "alloc",
+            "discs",
+            "backups",
+            "overcommit_ratio",
+            "migration_concurrency",
+            "usage_strategy",
+            "grade",
+            "note",
+            "iops_limit",
+            "backup",
+        ]
+
+    def get_free_space(self, pool) -> int:
+        return placement.pool_free(pool)
+
+    def get_ceiling(self, pool) -> int:
+        return pool.size * pool.overcommit_ratio // 100
+
+    def get_alloc(self, pool) -> int:
+        return placement.pool_used(pool)
+
+    def get_discs(self, pool) -> int:
+        return pool.discs.count()
+
+    def get_backups(self, pool) -> int:
+        return pool.backups.count()
+
+
+class IpRangeSerializer(serializers.ModelSerializer):
+    vlan_num = serializers.IntegerField(source="vlan.num", read_only=True)
+    available = serializers.SerializerMethodField()
+
+    class Meta:
+        model = IpRange
+        fields = ["id", "spec", "vlan_num", "zones", "available"]
+
+    def get_available(self, ip_range) -> int:
+        network = ipaddress.ip_network(ip_range.spec, strict=False)
+        used = IpAddress.objects.filter(ip_range=ip_range).count()
+        return max(len(addressing.usable_hosts(network)) - used, 0)
+
+
+class IpRangeCreateSerializer(serializers.Serializer):
+    ip_range = serializers.CharField(max_length=64)
+    vlan_num = serializers.IntegerField(min_value=1, max_value=4094)
+    zones = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, default=list
+    )
+
+    def validate_ip_range(self, value):
+        try:
+            network = ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise serializers.ValidationError(
+                "must be a network in CIDR form"
+            ) from None
+        if not len(addressing.usable_hosts(network)):
+            raise serializers.ValidationError("has no usable host addresses")
+        if IpRange.objects.filter(spec=str(network)).exists():
+            raise serializers.ValidationError("already exists")
+        return str(network)
+
+
+class VlanSerializer(serializers.ModelSerializer):
+    ip_ranges = IpRangeSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Vlan
+        fields = ["id", "num", "usage_type", "ip_ranges"]
+
+
+def vms_on(obj):
+    if isinstance(obj, Head):
+        return VirtualMachine.objects.filter(head=obj)
+    pools = StoragePool.objects.filter(tail=obj) if isinstance(obj, Tail) else [obj]
+    return VirtualMachine.objects.filter(discs__storage_pool__in=pools).distinct()
+
+
+def discs_in(obj):
+    if isinstance(obj, Tail):
+        return Disc.objects.filter(storage_pool__tail=obj)
+    return Disc.objects.filter(storage_pool=obj)
+
+
+class AdminView(MachineView):
+    model = None
+    serializer_class = None
+    queryset = None
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self.policy.require_cluster(Level.CLUSTER_ADMIN)
+
+    def get_queryset(self):
+        return self.model.objects.all().order_by("id")
+
+    def get_object(self, spec: str):
+        found = lookup(self.get_queryset(), spec, "label")
+        if found is None:
+            raise exceptions.NotFound()
+        return found
+
+    def save(self, instance=None, partial=False):
+        serializer = self.serializer_class(
+            instance, data=self.request.data, partial=partial
+        )
+        if not serializer.is_valid():
+            return Response(serializer.errors, status=400)
+        with transaction.atomic():
+            saved = serializer.save()
+        code = status.HTTP_200_OK if instance else status.HTTP_201_CREATED
+        return Response(self.serializer_class(saved).data, status=code)
+
+
+class AdminList(AdminView):
+    def get(self, request):
+        return Response(self.serializer_class(self.get_queryset(), many=True).data)
+
+    def post(self, request):
+        return self.save()
+
+
+class AdminDetail(AdminView):
+    def get(self, request, spec):
+        return Response(self.serializer_class(self.get_object(spec)).data)
+
+    def put(self, request, spec):
+        return self.save(self.get_object(spec), partial=True)
+
+
+class HeadList(AdminList):
+    model, serializer_class = Head, HeadSerializer
+
+
+class HeadDetail(AdminDetail):
+    model, serializer_class = Head, HeadSerializer
+
+
+class TailList(AdminList):
+    model, serializer_class = Tail, TailSerializer
+
+
+class TailDetail(AdminDetail):
+    model, serializer_class = Tail, TailSerializer
+
+
+class StoragePoolList(AdminList):
+    model, serializer_class = StoragePool, StoragePoolSerializer
+
+
+class StoragePoolDetail(AdminDetail):
+    model, serializer_class = StoragePool, StoragePoolSerializer
+
+
+class HostedVirtualMachines(AdminView):
+    """`GET /admin/{heads|tails|storage_pools}/{x}/virtual_machines`."""
+
+    models = {"heads": Head, "tails": Tail, "storage_pools": StoragePool}
+
+    def get(self, request, kind, spec):
+        if kind not in self.models:
+            raise exceptions.NotFound()
+        self.model = self.models[kind]
+        vms = vm_queryset(vms_on(self.get_object(spec)).order_by("id"))
+        return Response(VirtualMachineSerializer(vms, many=True).data)
+
+
+class HostedDiscs(AdminView):
+    """`GET /admin/{tails|storage_pools}/{x}/discs`."""
+
+    models = {"tails": Tail, "storage_pools": StoragePool}
+
+    def get(self, request, kind, spec):
+        if kind not in self.models:
+            raise exceptions.NotFound()
+        self.model = self.models[kind]
+        discs = disc_queryset(discs_in(self.get_object(spec)).order_by("id"))
+        return Response(DiscSerializer(discs, many=True).data)
+
+
+class IpRangeList(AdminView):
+    def get(self, request):
+        ranges = IpRange.objects.select_related("vlan").order_by("id")
+        cidr = request.query_params.get("cidr")
+        if cidr:
+            try:
+                cidr = str(ipaddress.ip_network(cidr, strict=False))
+            except ValueError:
+                return Response({"cidr": ["must be a network in CIDR form"]}, 400)
+            ranges = ranges.filter(spec=cidr)
+        return Response(IpRangeSerializer(ranges, many=True).data)
+
+    def post(self, request):
+        serializer = IpRangeCreateSerializer(data=request.data)
+        if not serializer.is_valid():
+            return Response(serializer.errors, status=400)
+        data = serializer.validated_data
+        with transaction.atomic():
+            vlan, _ = Vlan.objects.get_or_create(num=data["vlan_num"])
+            ip_range = IpRange.objects.create(
+                vlan=vlan, spec=data["ip_range"], zones=data["zones"]
+            )
+        return Response(IpRangeSerializer(ip_range).data, status=201)
+
+
+class IpRangeDetail(AdminView):
+    def get(self, request, spec):
+        found = IpRange.objects.filter(pk=int(spec)).first() if spec.isdigit() else None
+        if found is None:
+            raise exceptions.NotFound()
+        return Response(IpRangeSerializer(found).data)
+
+
+class VlanList(AdminList):
+    model, serializer_class = Vlan, VlanSerializer
+
+    def get_queryset(self):
+        return Vlan.objects.prefetch_related("ip_ranges__vlan").order_by("num")
+
+
+class VlanDetail(AdminView):
+    """GET by VLAN number, DELETE by id, as the client calls them."""
+
+    def get(self, request, spec):
+        found = Vlan.objects.filter(num=int(spec)).first() if spec.isdigit() else None
+        if found is None:
+            raise exceptions.NotFound()
+        return Response(VlanSerializer(found).data)
+
+    def delete(self, request, spec):
+        found = Vlan.objects.filter(pk=int(spec)).first() if spec.isdigit() else None
+        if found is None:
+            raise exceptions.NotFound()
+        try:
+            with transaction.atomic():
+                found.ip_ranges.filter(ips__isnull=True).delete()
+                found.delete()
+        except ProtectedError:
+            return Response(
+                {"vlan": ["is still used by machines' network interfaces"]}, 400
+            )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class RecentVirtualMachines(AdminView):
+    def get(self, request):
+        vms = vm_queryset().order_by("-created_at", "-id")[:50]
+        return Response(VirtualMachineSerializer(vms, many=True).data)
+
+
+class StoppedVirtualMachines(AdminView):
+    """`GET /admin/stopped_eligible_vms`: machines that are off and not
+    deleted, which could be started."""
+
+    def get(self, request):
+        vms = VirtualMachine.objects.filter(
+            power_on=False, deleted=False, desired_power_on=False
+        )
+        return Response(
+            VirtualMachineSerializer(vm_queryset(vms.order_by("id")), many=True).data
+        )
