@@ -153,7 +153,8 @@ class LocalYubikey(YubikeyDevice, OtpReplayWindow):
         return f"YubiKey {self.public_identity}"
 
     def public_id(self):
-        return self.public_identity
+        # The plugin compares this with the bytes it decodes from the OTP.
+        return self.public_identity.encode()
 
 
 class RemoteYubikey(RemoteYubikeyDevice, OtpReplayWindow):

@@ -13,6 +13,12 @@ class ConditionUnmet(exceptions.PermissionDenied):
 
     default_code = "condition_unmet"
 
+    def __init__(self, detail=None, code=None, unmet=()):
+        super().__init__(detail, code)
+        # Which conditions failed ("yubikey", "ip", "password"), so the browser
+        # can offer the remedy (an OTP prompt) or explain why there is none.
+        self.unmet = tuple(unmet)
+
 
 class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT

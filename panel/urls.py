@@ -1,5 +1,5 @@
 from django.http import HttpResponseRedirect
-from django.urls import path
+from django.urls import include, path
 
 from accounts import session_views
 from accounts import views as accounts
@@ -11,6 +11,7 @@ from machines import views as machines
 from panel import views as panel
 from machines import vm_views as vms
 from privileges import views as privileges
+from privileges.portal import views as portal
 
 A = "accounts/<str:account>"
 G = f"{A}/groups/<str:group>"
@@ -111,4 +112,7 @@ urlpatterns = [
     # Definitions.
     path("definitions", machines.DefinitionList.as_view()),
     path("definitions/<str:definition>", machines.DefinitionDetail.as_view()),
+    # The team admin portal.
+    path("panel/team/", include("privileges.portal.urls")),
+    path("panel/step-up", portal.step_up_view, name="portal-step-up"),
 ]

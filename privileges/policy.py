@@ -308,14 +308,30 @@ class Policy:
                 else priv.level in CLUSTER_LEVELS
             ):
                 unmet.update(self.unmet_conditions(priv))
-        return ConditionUnmet(describe_unmet(sorted(unmet), self.ctx))
+        return ConditionUnmet(
+            describe_unmet(sorted(unmet), self.ctx), unmet=sorted(unmet)
+        )
 
     # Privilege management -------------------------------------------------
 
     def can_manage_privilege(self, target, level: str, api_key=None) -> bool:
         """Grant, change or revoke `level` on `target` (None for cluster levels):
         only below your own level there, or up to it for your own API key."""
-        held = self.scope.cluster if target is None else self.scope.level_on(target)
+        return self._may_manage(self.scope, target, level, api_key)
+
+    def require_manage_privilege(self, target, level: str, api_key=None) -> None:
+        """PermissionDenied unless `can_manage_privilege`; ConditionUnmet when
+        a privilege held but inactive (a condition fails) would allow it."""
+        if self.can_manage_privilege(target, level, api_key):
+            return
+        if self._may_manage(self.held_scope, target, level, api_key):
+            raise self._condition_error(target)
+        raise PermissionDenied(
+            "You may only manage privileges below your own level on this target."
+        )
+
+    def _may_manage(self, scope: Scope, target, level: str, api_key) -> bool:
+        held = scope.cluster if target is None else scope.level_on(target)
         if api_key is not None and api_key.user_id == self.user.id:
             return held >= rank(level)
         return held > rank(level)

@@ -1,18 +1,17 @@
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from accounts.models import Account, ApiKey, User
+from accounts.models import Account, User
 from accounts.views import get_account
 from groups.models import Group
 from groups.views import get_group
 from machines.models import VirtualMachine
 from panel.api import CorralView, lookup
 from privileges import actions
-from privileges.levels import CLUSTER_LEVELS, TARGET_FIELD, Level
+from privileges.grants import require_grantable, resolve_grant
 from privileges.models import Privilege
 from privileges.policy import ACCOUNT_ADMIN, GROUP_ADMIN, VM_ADMIN
 from privileges.serializers import (
-    TARGET_FIELDS,
     ConditionsSerializer,
     GrantSerializer,
     PrivilegeSerializer,
@@ -64,10 +63,7 @@ class PrivilegeDetail(CorralView):
 
     def require_manage(self, priv: Privilege) -> None:
         target = target_of(priv)
-        if not self.policy.can_manage_privilege(target, priv.level, priv.api_key):
-            raise exceptions.PermissionDenied(
-                "You may only manage privileges below your own level on this target."
-            )
+        self.policy.require_manage_privilege(target, priv.level, priv.api_key)
         if target is not None:
             self.policy.require_not_suspended(target)
 
@@ -104,69 +100,15 @@ class UserPrivileges(CorralView):
         if grantee is None:
             raise exceptions.NotFound()
         data = self.validated(GrantSerializer)
-        fields, errors = self.resolve_grant(grantee, data)
+        fields, errors = resolve_grant(self.policy, grantee, data)
         if errors:
             return Response(errors, status=400)
-        target = (
-            fields.get("account")
-            or fields.get("group")
-            or fields.get("virtual_machine")
-        )
-        if not self.policy.can_manage_privilege(
-            target, fields["level"], fields.get("api_key")
-        ):
-            raise exceptions.PermissionDenied(
-                "You may only grant privileges below your own level on this target."
-            )
-        if target is not None:
-            self.policy.require_not_suspended(target)
+        require_grantable(self.policy, fields)
         priv = actions.grant_privilege(
             actor=request.user, address=self.address, **fields
         )
         priv = privilege_queryset(Privilege.objects.filter(pk=priv.pk)).get()
         return Response(PrivilegeSerializer(priv).data, status=status.HTTP_201_CREATED)
-
-    def resolve_grant(self, grantee: User, data: dict) -> tuple[dict, dict]:
-        """Turn the request into model fields, or into {field: [message]}."""
-        level = data["level"]
-        wanted = TARGET_FIELD[Level(level)]
-        given = [f for f in TARGET_FIELDS if data.get(f) is not None]
-        fields = {
-            "user": grantee,
-            "level": level,
-            "password_required": data.get("password_required", True),
-            "yubikey_required": data.get("yubikey_required", False),
-            "yubikey_otp_max_age": data.get("yubikey_otp_max_age", 900),
-            "ip_restrictions": data.get("ip_restrictions"),
-        }
-        if level in CLUSTER_LEVELS:
-            if given:
-                return {}, {given[0]: ["cluster privileges have no target"]}
-        else:
-            key = f"{wanted}_id"
-            if given != [key]:
-                return {}, {key: [f"a {level} privilege needs exactly this target"]}
-            target = self.visible_target(wanted, data[key])
-            if target is None:
-                return {}, {key: ["no such target"]}
-            fields[wanted] = target
-        if data.get("api_key_id") is not None:
-            key = ApiKey.objects.filter(pk=data["api_key_id"], user=grantee).first()
-            if key is None:
-                return {}, {"api_key_id": ["no such API key of this user"]}
-            fields["api_key"] = key
-            # API keys never prove a password; their privileges cannot ask for one.
-            fields["password_required"] = False
-        return fields, {}
-
-    def visible_target(self, kind: str, pk: int):
-        model = {"account": Account, "group": Group, "virtual_machine": VirtualMachine}[
-            kind
-        ]
-        obj = model.objects.filter(pk=pk).first()
-        if obj is None or not self.policy.scope.sees(obj):
-            return None
-        return obj
 
 
 class AccountPrivileges(CorralView):
