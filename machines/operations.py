@@ -64,10 +64,10 @@ def start_operation(
     return op
 
 
-def enqueue(operation_id: int) -> None:
+def enqueue(operation_id: int, countdown: float | None = None) -> None:
     """Send the operation to the queue of its machine's head."""
     from machines.tasks import run_operation
 
     op = Operation.objects.select_related("head").get(pk=operation_id)
     queue = op.head.queue if op.head is not None else "celery"
-    run_operation.apply_async(args=[operation_id], queue=queue)
+    run_operation.apply_async(args=[operation_id], queue=queue, countdown=countdown)

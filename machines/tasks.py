@@ -9,3 +9,24 @@ def run_operation(operation_id: int) -> None:
     from machines.worker import execute
 
     execute(operation_id)
+
+
+@shared_task
+def reap_expired_leases() -> dict:
+    from machines import worker
+
+    return worker.reap_expired_leases()
+
+
+@shared_task
+def reconcile() -> dict:
+    from machines import reconciler
+
+    return reconciler.reconcile()
+
+
+@shared_task
+def run_backup_schedules() -> int:
+    from machines import reconciler
+
+    return reconciler.run_backup_schedules()

@@ -188,6 +188,66 @@ if CELERY_BROKER_URL == "filesystem://":
     }
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+# A task is acknowledged only once done, and a worker that dies hands its task
+# back: with one message prefetched at a time, nothing waits behind a long job.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+# Operations go to the queue of their machine's head (machines.operations.enqueue
+# names it per message); the periodic tasks run on the default queue.
+CELERY_TASK_ROUTES = {
+    "machines.tasks.reap_expired_leases": {"queue": "celery"},
+    "machines.tasks.reconcile": {"queue": "celery"},
+    "machines.tasks.run_backup_schedules": {"queue": "celery"},
+}
+CELERY_BEAT_SCHEDULE = {
+    "reap-expired-leases": {
+        "task": "machines.tasks.reap_expired_leases",
+        "schedule": env_int("CORRAL_REAP_SECONDS", 30, minimum=1),
+    },
+    "reconcile": {
+        "task": "machines.tasks.reconcile",
+        "schedule": env_int("CORRAL_RECONCILE_SECONDS", 60, minimum=1),
+    },
+    "run-backup-schedules": {
+        "task": "machines.tasks.run_backup_schedules",
+        "schedule": env_int("CORRAL_BACKUP_SCHEDULE_SECONDS", 60, minimum=1),
+    },
+}
+# A worker started without -Q also consumes every registered head's queue.
+# That suits the embedded default (one host); in production each head has its
+# own worker: `celery -A panel worker -Q head.<label>`.
+CORRAL_WORKER_ALL_HEADS = env_bool(
+    "CORRAL_WORKER_ALL_HEADS", CELERY_BROKER_URL == "filesystem://"
+)
+
+# Operations: a running operation holds a lease its worker renews; once the
+# lease lapses the worker is taken for dead and the operation retried or failed.
+CORRAL_OPERATION_LEASE_SECONDS = env_int(
+    "CORRAL_OPERATION_LEASE_SECONDS", 120, minimum=1
+)
+CORRAL_OPERATION_MAX_ATTEMPTS = env_int("CORRAL_OPERATION_MAX_ATTEMPTS", 5, minimum=1)
+# The first retry after a transient hypervisor error waits this long; each
+# further one twice as long, up to ten times as long.
+CORRAL_OPERATION_RETRY_SECONDS = env_int(
+    "CORRAL_OPERATION_RETRY_SECONDS", 10, minimum=0
+)
+# How long a guest has to honour an ACPI powerdown before Corral reports that
+# it ignored it (the machine is then left on).
+CORRAL_POWERDOWN_GRACE_SECONDS = env_int(
+    "CORRAL_POWERDOWN_GRACE_SECONDS", 60, minimum=0
+)
+# Base images, one qcow2 file per distribution (`bookworm.qcow2`).
+CORRAL_IMAGE_DIR = Path(env_str("CORRAL_IMAGE_DIR", str(VAR_DIR / "images")))
+# Where `simulated://` heads keep their state.
+CORRAL_SIMULATED_DIR = Path(
+    env_str("CORRAL_SIMULATED_DIR", str(VAR_DIR / "simulated-heads"))
+)
+# Testing and drills only: hypervisor calls fail as planned in
+# <VAR_DIR>/faults/<head>.json (see machines/faults.py).
+CORRAL_FAULT_INJECTION = env_bool("CORRAL_FAULT_INJECTION", False)
+CORRAL_FAULT_DIR = Path(env_str("CORRAL_FAULT_DIR", str(VAR_DIR / "faults")))
 
 # Clients: the TCP peer, or X-Forwarded-For only when the peer is a trusted proxy.
 try:
