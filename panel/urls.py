@@ -8,8 +8,8 @@ from machines import admin_views as admin
 from machines import disc_views as discs
 from machines import network_views as network
 from machines import views as machines
-from panel import views as panel
 from machines import vm_views as vms
+from panel import views as panel
 from privileges import views as privileges
 from privileges.portal import views as portal
 
