@@ -1,9 +1,6 @@
 """The dashboard's fleet page: what each persona sees, locked entries, live
 polling, the 404 page, and query counts that do not grow with machines."""
 
-import re
-from types import SimpleNamespace
-
 import pytest
 from django.test import Client
 
@@ -11,50 +8,12 @@ from machines.models import Operation
 from tests.factories import (
     SoftYubikey,
     grant,
-    make_account,
-    make_infrastructure,
     make_user,
 )
 from tests.machines.conftest import built_vm
+from tests.machines.dashboard_world import browser, without_csrf
 
 pytestmark = pytest.mark.django_db
-
-
-def without_csrf(content: bytes) -> bytes:
-    # The sign-out form's token is masked afresh for every response.
-    return re.sub(rb'name="csrfmiddlewaretoken" value="[^"]+"', b"", content)
-
-
-def browser(user, **kwargs) -> Client:
-    client = Client(**kwargs)
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def fleet():
-    """acme with a built machine `web`; its owner, a teammate with vm_console
-    on it, an admin whose privilege needs a YubiKey, and an outsider."""
-    infra = make_infrastructure()
-    owner = make_user()
-    account = make_account("acme", owner=owner)
-    group = account.groups.get(name="default")
-    vm = built_vm(group, owner, "web")
-    console, yubi, outsider = make_user(), make_user(), make_user()
-    make_account("other", owner=outsider)
-    grant(console, "vm_console", vm)
-    grant(yubi, "vm_admin", vm, yubikey_required=True)
-    return SimpleNamespace(
-        infra=infra,
-        owner=owner,
-        account=account,
-        group=group,
-        vm=vm,
-        console=console,
-        yubi=yubi,
-        outsider=outsider,
-        url="/panel/accounts/acme/groups/default/machines/web/",
-    )
 
 
 def test_the_root_leads_to_the_dashboard_and_it_needs_signing_in(fleet):
@@ -216,7 +175,7 @@ def test_the_machine_page_query_count_does_not_grow_with_discs_or_backups(
             fleet.vm, {"size": 1024, "storage_grade": "sata"}, actor=fleet.owner
         )
         finish(op)
-        backup, op = actions.create_backup(disc, actor=fleet.owner)
+        _, op = actions.create_backup(disc, actor=fleet.owner)
         finish(op)
     client = browser(fleet.owner)
 
