@@ -153,7 +153,7 @@ def test_reimage_starts_the_image_operation(fleet):
 
     assert response.status_code == 303
     op = Operation.objects.get(kind="image")
-    assert "root_password" not in op.params
+    assert "s3cret pass" not in str(op.params)
 
 
 def test_a_disc_grows_but_never_shrinks(fleet):
