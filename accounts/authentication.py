@@ -67,14 +67,8 @@ class BasicOtpAuthentication(authentication.BaseAuthentication):
         return f'Basic realm="{self.www_authenticate_realm}"'
 
 
-# Refusals that are not about the credentials: asking again with the same or
-# other credentials cannot help, so they answer 403, not 401 (which makes
-# clients prompt for a password).
-FORBIDDING = {"locked_out", "not_approved"}
-
-
 def refusal(refused: signin.SignInRefused) -> exceptions.APIException:
-    if refused.code in FORBIDDING:
+    if refused.code in signin.FORBIDDING:
         return exceptions.PermissionDenied(str(refused))
     return exceptions.AuthenticationFailed(str(refused))
 

@@ -153,7 +153,8 @@ class LocalYubikey(YubikeyDevice, OtpReplayWindow):
         return f"YubiKey {self.public_identity}"
 
     def public_id(self):
-        # The plugin compares this with the bytes it decodes from the OTP.
+        # The plugin compares this with the public id it decodes from an OTP,
+        # which is bytes.
         return self.public_identity.encode()
 
 

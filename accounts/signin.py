@@ -48,6 +48,12 @@ BAD_CREDENTIALS = "Bad login credentials"
 MISSING_2FA = "Missing 2FA"
 
 
+# Refusals that are not about the credentials: asking again with the same or
+# other credentials cannot help, so they answer 403, not 401 (which makes
+# clients prompt for a password) nor a plain form error.
+FORBIDDING = frozenset({"locked_out", "not_approved"})
+
+
 class SignInRefused(Exception):
     def __init__(self, message: str, code: str):
         super().__init__(message)
@@ -127,13 +133,9 @@ def _verify_factors(
     try:
         _second_factors(result, otp, second_factor)
     except OtpRejected as exc:
-        audit.record(
-            AuditEvent.Kind.OTP_REJECTED,
-            actor=user,
-            address=client_address(request),
-            via=method,
+        _failed(
+            request, user.username, method=method, reason="otp_rejected", actor=user
         )
-        _failed(request, user.username, method=method, reason="otp_rejected")
         raise SignInRefused(f"Second factor rejected: {exc}.", "otp_rejected") from None
     return result
 
@@ -176,21 +178,21 @@ def refuse_if_locked(request, username: str, *, method: str) -> None:
     raise SignInRefused(locked_out_message(request), "locked_out")
 
 
-def _failed(request, username: str, *, method: str, reason: str) -> None:
+def _failed(
+    request, username: str, *, method: str, reason: str, actor: User | None = None
+) -> None:
     """Audit a failure; when it is the one that locks the client out, audit the
     lockout too and say when to retry instead of repeating the failure."""
     address = client_address(request)
-    if reason != "bad_credentials":
-        # Password failures reach axes through authenticate(); others do not.
+    kind = AuditEvent.Kind.SIGN_IN_FAILED
+    if reason == "otp_rejected":
+        kind = AuditEvent.Kind.OTP_REJECTED
+        # Password failures reach axes through authenticate(); codes do not.
         user_login_failed.send(
             sender=__name__, credentials={"username": username}, request=request
         )
     audit.record(
-        AuditEvent.Kind.SIGN_IN_FAILED,
-        username=username,
-        address=address,
-        via=method,
-        reason=reason,
+        kind, actor=actor, username=username, address=address, via=method, reason=reason
     )
     if not AxesProxyHandler.is_allowed(request, {"username": username}):
         audit.record(

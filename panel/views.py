@@ -30,7 +30,6 @@ PENDING_NEXT = "corral_pending_next"
 PENDING_FOR = timedelta(minutes=5)
 
 BACKEND = "django.contrib.auth.backends.ModelBackend"
-FORBIDDEN = {"locked_out", "not_approved"}
 
 
 def _page(request, step: str, error: str = "", status: int = 200, **context):
@@ -39,7 +38,7 @@ def _page(request, step: str, error: str = "", status: int = 200, **context):
 
 
 def _refused(request, step: str, refused: signin.SignInRefused, **context):
-    status = 403 if refused.code in FORBIDDEN else 200
+    status = 403 if refused.code in signin.FORBIDDING else 200
     return _page(request, step, str(refused), status=status, **context)
 
 
@@ -103,7 +102,7 @@ def login_code(request):
             request, user, second_factor=code, method="browser"
         )
     except signin.SignInRefused as refused:
-        if refused.code in FORBIDDEN:
+        if refused.code in signin.FORBIDDING:
             _forget_pending(request)
             return _refused(request, "password", refused)
         return _refused(request, "code", refused)

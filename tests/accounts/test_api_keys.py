@@ -252,3 +252,19 @@ def test_the_overview_lists_each_keys_privileges(alice):
     assert [(p["level"], p["api_key_id"]) for p in entry["privileges"]] == [
         ("group_admin", key.pk)
     ]
+
+
+def test_the_own_key_rule_holds_for_revoking_too(alice):
+    acme = alice.privileges.get().account
+    mine, _ = make_api_key(alice)
+    bob = make_user("bob")
+    bobs, _ = make_api_key(bob)
+    on_mine = grant(alice, "account_admin", acme, api_key=mine, password_required=False)
+    on_bobs = grant(bob, "account_admin", acme, api_key=bobs, password_required=False)
+
+    others = as_user(alice).delete(f"/privileges/{on_bobs.pk}")
+    own = as_user(alice).delete(f"/privileges/{on_mine.pk}")
+
+    assert others.status_code == 403
+    assert own.status_code == 204
+    assert list(Privilege.objects.filter(api_key__isnull=False)) == [on_bobs]
