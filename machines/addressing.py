@@ -79,6 +79,12 @@ def usable_hosts(network: Network):
     return range(first, last + 1)
 
 
+def usable_count(network: Network) -> int:
+    # range() of a /64 is fine to iterate but too long for len().
+    hosts = usable_hosts(network)
+    return max(hosts.stop - hosts.start, 0)
+
+
 def _locked_ranges(vlan: Vlan, family: str, zone: str = "") -> list[IpRange]:
     ranges = list(IpRange.objects.select_for_update().filter(vlan=vlan).order_by("id"))
     return [

@@ -36,8 +36,8 @@ class NullableBlank(serializers.CharField):
     def __init__(self, **kwargs):
         super().__init__(allow_blank=True, allow_null=True, required=False, **kwargs)
 
-    def to_internal_value(self, data):
-        return "" if data is None else super().to_internal_value(data)
+    def run_validation(self, data=serializers.empty):
+        return "" if data is None else super().run_validation(data)
 
     def to_representation(self, value):
         return value or None
@@ -159,7 +159,7 @@ class IpRangeSerializer(serializers.ModelSerializer):
     def get_available(self, ip_range) -> int:
         network = ipaddress.ip_network(ip_range.spec, strict=False)
         used = IpAddress.objects.filter(ip_range=ip_range).count()
-        return max(len(addressing.usable_hosts(network)) - used, 0)
+        return max(addressing.usable_count(network) - used, 0)
 
 
 class IpRangeCreateSerializer(serializers.Serializer):
@@ -176,7 +176,7 @@ class IpRangeCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 "must be a network in CIDR form"
             ) from None
-        if not len(addressing.usable_hosts(network)):
+        if not addressing.usable_count(network):
             raise serializers.ValidationError("has no usable host addresses")
         if IpRange.objects.filter(spec=str(network)).exists():
             raise serializers.ValidationError("already exists")

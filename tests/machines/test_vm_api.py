@@ -1,6 +1,8 @@
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from groups.models import Group
@@ -14,7 +16,7 @@ from machines.models import (
     Vlan,
 )
 from panel.models import AuditEvent
-from tests.factories import grant, make_user
+from tests.factories import as_user, grant, make_user
 from tests.machines.conftest import built_vm, check_access, finish
 
 pytestmark = pytest.mark.django_db
@@ -167,7 +169,6 @@ def test_creating_needs_group_admin(world):
 def test_purging_needs_group_admin(world):
     admin = make_user()
     grant(admin, "vm_admin", world.vm)
-    from tests.factories import as_user
 
     response = as_user(admin).delete(f"{world.vm_path}?purge=true")
 
@@ -503,3 +504,17 @@ def test_listing_a_group_shows_only_machines_the_caller_reaches(world):
 
     assert sorted(vm["name"] for vm in owner) == ["hidden", "web"]
     assert [vm["name"] for vm in console] == ["web"]
+
+
+def test_listing_machines_takes_the_same_queries_however_many_there_are(world):
+    def queries() -> int:
+        world.api.get(world.base)  # warm the credential cache
+        with CaptureQueriesContext(connection) as ctx:
+            assert world.api.get(world.base).status_code == 200
+        return len(ctx.captured_queries)
+
+    one = queries()
+    for i in range(3):
+        built_vm(world.group, world.owner, name=f"more{i}")
+
+    assert queries() == one
