@@ -98,7 +98,7 @@ def register_pool(
     pool.size = size
     pool.backup = backup
     pool.libvirt_pool = libvirt_pool or pool.libvirt_pool or label
-    pool.zone = zone or pool.zone or owner.zone
+    pool.zone = zone or (owner.zone if created else pool.zone)
     return _saved(pool), created
 
 

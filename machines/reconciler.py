@@ -145,7 +145,8 @@ def _run_schedule(schedule_id: int, now: datetime) -> int:
             with transaction.atomic():
                 copy = Backup.objects.create(
                     disc=disc,
-                    label=f"{disc.label}-auto-{now:%Y%m%d-%H%M%S}",
+                    # Unique per schedule and run, however fast runs come.
+                    label=f"auto-{schedule.pk}-{schedule.next_run_at:%Y%m%d-%H%M%S}",
                     size=disc.size,
                     storage_pool=pool,
                     manual=False,

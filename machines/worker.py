@@ -135,7 +135,7 @@ def _claim(operation_id: int) -> Operation | None:
     now = timezone.now()
     with transaction.atomic():
         op = (
-            Operation.objects.select_for_update()
+            Operation.objects.select_for_update(of=("self",))
             .filter(pk=operation_id)
             .select_related("virtual_machine__group__account", "head")
             .first()
