@@ -6,7 +6,7 @@ from rest_framework import serializers
 from accounts.hashers import is_md5_crypt
 from accounts.keys import invalid_key_lines, normalise
 from accounts.models import Account, ApiKey, User
-from groups.serializers import check_dns_label
+from groups.serializers import GroupOverviewSerializer, check_dns_label
 from panel.validators import validate_username
 from privileges.serializers import PrivilegeSerializer
 
@@ -138,3 +138,22 @@ class AccountUpdateSerializer(serializers.Serializer):
 
     suspended = serializers.BooleanField(required=False)
     require_second_factor = serializers.BooleanField(required=False)
+
+
+class AccountOverviewSerializer(AccountSerializer):
+    """An account; with `view=overview`, also the groups and machines the
+    caller sees (documentation of `account_data`)."""
+
+    groups = GroupOverviewSerializer(many=True, read_only=True, required=False)
+
+    class Meta(AccountSerializer.Meta):
+        fields = [*AccountSerializer.Meta.fields, "groups"]
+
+
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    """A new API key: the secret is in this answer only."""
+
+    api_key = serializers.CharField(read_only=True)
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "api_key"]

@@ -9,8 +9,10 @@ from accounts import actions
 from accounts.models import Account, User
 from accounts.serializers import (
     AccountCreateSerializer,
+    AccountOverviewSerializer,
     AccountSerializer,
     AccountUpdateSerializer,
+    ApiKeyCreatedSerializer,
     ApiKeyCreateSerializer,
     ApiKeyOverviewSerializer,
     ApiKeySerializer,
@@ -24,6 +26,7 @@ from groups.serializers import GroupOverviewSerializer
 from panel import audit
 from panel.api import CorralView, bad_request, is_overview, lookup, query_flag
 from panel.models import AuditEvent
+from panel.openapi import OVERVIEW, api_doc
 from privileges.levels import Level
 from privileges.models import Privilege
 from privileges.policy import ACCOUNT_ADMIN, CLUSTER_ADMIN, Policy
@@ -35,12 +38,18 @@ from privileges.serializers import privilege_queryset
 class UserList(CorralView):
     permission_classes = [AllowAny]
 
+    @api_doc(responses=UserSerializer(many=True))
     def get(self, request):
         if not request.user.is_authenticated:
             raise exceptions.NotAuthenticated()
         users = self.policy.users().order_by("id")
         return Response(UserSerializer(users, many=True).data)
 
+    @api_doc(
+        request=SignupSerializer,
+        responses={201: UserSerializer},
+        description="Sign up (no credentials), or create a user as a signed-in admin.",
+    )
     def post(self, request):
         """Sign up, or a cluster admin adds a user (approved at once)."""
         admin = request.user.is_authenticated and self.policy.is_cluster_admin()
@@ -73,6 +82,7 @@ class UserDetail(CorralView):
         if user.pk != self.request.user.pk:
             self.policy.require_cluster(Level.CLUSTER_ADMIN)
 
+    @api_doc(responses=UserDetailSerializer)
     def get(self, request, user):
         found = self.get_user(user)
         serializer = (
@@ -82,6 +92,7 @@ class UserDetail(CorralView):
         )
         return Response(serializer(found).data)
 
+    @api_doc(request=UserUpdateSerializer, responses=UserDetailSerializer)
     def put(self, request, user):
         found = self.get_user(user)
         self.require_self_or_admin(found)
@@ -91,6 +102,7 @@ class UserDetail(CorralView):
         actions.update_user(found, changes, actor=request.user, address=self.address)
         return Response(UserDetailSerializer(found).data)
 
+    @api_doc(responses={204: None})
     def delete(self, request, user):
         found = self.get_user(user)
         self.require_self_or_admin(found)
@@ -113,6 +125,7 @@ class ApiKeyList(CorralView):
                 "your password."
             )
 
+    @api_doc(responses=ApiKeyOverviewSerializer(many=True), parameters=OVERVIEW[:1])
     def get(self, request):
         keys = self.keys()
         if is_overview(request):
@@ -124,6 +137,7 @@ class ApiKeyList(CorralView):
             return Response(ApiKeyOverviewSerializer(keys, many=True).data)
         return Response(ApiKeySerializer(keys, many=True).data)
 
+    @api_doc(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
     def post(self, request):
         self.refuse_api_keys()
         data = self.validated(ApiKeyCreateSerializer)
@@ -148,15 +162,20 @@ class ApiKeyList(CorralView):
 
 
 class ApiKeyDetail(ApiKeyList):
+    # Inherits the listing's scope, not its POST: keys are created on /api_keys.
+    http_method_names = ["get", "delete", "head", "options"]
+
     def get_key(self, spec):
         key = lookup(self.keys(), spec, field="label")
         if key is None:
             raise exceptions.NotFound()
         return key
 
+    @api_doc(responses=ApiKeyOverviewSerializer)
     def get(self, request, key):
         return Response(ApiKeyOverviewSerializer(self.get_key(key)).data)
 
+    @api_doc(responses={204: None})
     def delete(self, request, key):
         found = self.get_key(key)
         self.refuse_api_keys()
@@ -201,6 +220,7 @@ def own_account_first(accounts: list[Account], policy: Policy) -> list[Account]:
 
 
 class AccountList(CorralView):
+    @api_doc(responses=AccountOverviewSerializer(many=True), parameters=OVERVIEW)
     def get(self, request):
         overview = is_overview(request)
         accounts = self.policy.accounts().order_by("id")
@@ -211,6 +231,7 @@ class AccountList(CorralView):
         ordered = own_account_first(list(accounts), self.policy)
         return Response([account_data(a, overview) for a in ordered])
 
+    @api_doc(request=AccountCreateSerializer, responses={201: AccountSerializer})
     def post(self, request):
         data = self.validated(AccountCreateSerializer)
         try:
@@ -231,6 +252,7 @@ def get_account(policy: Policy, spec: str) -> Account:
 
 
 class AccountDetail(CorralView):
+    @api_doc(responses=AccountOverviewSerializer, parameters=OVERVIEW)
     def get(self, request, account):
         found = get_account(self.policy, account)
         overview = is_overview(request)
@@ -242,6 +264,7 @@ class AccountDetail(CorralView):
             ).get()
         return Response(account_data(found, overview))
 
+    @api_doc(request=AccountUpdateSerializer, responses=AccountSerializer)
     def put(self, request, account):
         found = get_account(self.policy, account)
         changes = self.validated(AccountUpdateSerializer)
@@ -263,6 +286,7 @@ class AccountDetail(CorralView):
                 )
         return Response(AccountSerializer(found).data)
 
+    @api_doc(responses={204: None})
     def delete(self, request, account):
         found = get_account(self.policy, account)
         # Deleting needs more than its creator held (account_admin).

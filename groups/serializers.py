@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from groups.models import Group
@@ -30,6 +31,7 @@ class GroupOverviewSerializer(GroupSerializer):
     class Meta(GroupSerializer.Meta):
         fields = [*GroupSerializer.Meta.fields, "virtual_machines"]
 
+    @extend_schema_field(VirtualMachineSummarySerializer(many=True))
     def get_virtual_machines(self, group) -> list[dict]:
         # Views prefetch the machines the caller may see into `visible_vms`.
         vms = getattr(group, "visible_vms", [])

@@ -1,4 +1,5 @@
 from django.db.models import Prefetch
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -11,6 +12,7 @@ from groups.serializers import (
     GroupWriteSerializer,
 )
 from panel.api import CorralView, is_overview, lookup, query_flag
+from panel.openapi import OVERVIEW, api_doc
 from privileges.levels import Level
 from privileges.policy import CLUSTER_ADMIN, Policy
 
@@ -45,11 +47,13 @@ def group_data(policy: Policy, request, groups, many: bool):
 
 
 class AccountGroupList(CorralView):
+    @api_doc(responses=GroupOverviewSerializer(many=True), parameters=OVERVIEW)
     def get(self, request, account):
         found = get_account(self.policy, account)
         groups = self.policy.groups().filter(account=found).order_by("id")
         return Response(group_data(self.policy, request, groups, many=True))
 
+    @api_doc(request=GroupWriteSerializer, responses={201: GroupSerializer})
     def post(self, request, account):
         found = get_account(self.policy, account)
         self.policy.require(found, Level.ACCOUNT_ADMIN)
@@ -75,6 +79,7 @@ class AccountGroupList(CorralView):
 
 
 class AccountGroupDetail(CorralView):
+    @api_doc(responses=GroupOverviewSerializer, parameters=OVERVIEW)
     def get(self, request, account, group):
         found = get_group(self.policy, account, group)
         return Response(
@@ -83,6 +88,7 @@ class AccountGroupDetail(CorralView):
             )
         )
 
+    @api_doc(request=GroupWriteSerializer, responses=GroupSerializer)
     def put(self, request, account, group):
         found = get_group(self.policy, account, group)
         changes = self.validated(GroupWriteSerializer)
@@ -109,6 +115,7 @@ class AccountGroupDetail(CorralView):
             return Response({"name": ["is already taken in this account"]}, status=400)
         return Response(GroupSerializer(found).data)
 
+    @api_doc(responses={204: None})
     def delete(self, request, account, group):
         found = get_group(self.policy, account, group)
         self.policy.require(found, Level.ACCOUNT_ADMIN)
@@ -129,6 +136,13 @@ class AccountGroupDetail(CorralView):
 class GroupList(CorralView):
     """Read-only `GET /groups[?account_id=id-or-name]`."""
 
+    @api_doc(
+        responses=GroupOverviewSerializer(many=True),
+        parameters=[
+            *OVERVIEW,
+            OpenApiParameter("account_id", str, description="An account id or name."),
+        ],
+    )
     def get(self, request):
         groups = self.policy.groups().order_by("id")
         spec = request.query_params.get("account_id")
@@ -138,6 +152,7 @@ class GroupList(CorralView):
 
 
 class GroupDetail(CorralView):
+    @api_doc(responses=GroupOverviewSerializer, parameters=OVERVIEW)
     def get(self, request, group):
         if not group.isdigit():
             raise exceptions.NotFound()

@@ -5,7 +5,19 @@ from rest_framework.response import Response
 
 from machines.definitions import CATALOGUE, DESCRIBED, definitions
 from panel.api import CorralView
+from panel.openapi import api_doc
 from privileges.levels import Level
+
+
+class DefinitionSerializer(serializers.Serializer):
+    data = serializers.JSONField()
+
+
+class DefinitionEntrySerializer(serializers.Serializer):
+    """One definition list: names, or names with descriptions."""
+
+    id = serializers.CharField()
+    data = serializers.JSONField()
 
 
 class DefinitionList(CorralView):
@@ -14,23 +26,22 @@ class DefinitionList(CorralView):
     authentication_classes = []
     permission_classes = [AllowAny]
 
+    @api_doc(responses=DefinitionEntrySerializer(many=True), auth=False, errors=())
     def get(self, request):
         return Response(definitions())
-
-
-class DefinitionSerializer(serializers.Serializer):
-    data = serializers.JSONField()
 
 
 class DefinitionDetail(CorralView):
     """Cluster admins replace one definition list with `PUT /definitions/{id}`."""
 
+    @api_doc(responses=DefinitionEntrySerializer)
     def get(self, request, definition):
         for entry in definitions():
             if entry["id"] == definition:
                 return Response(entry)
         raise exceptions.NotFound()
 
+    @api_doc(request=DefinitionSerializer, responses=DefinitionEntrySerializer)
     def put(self, request, definition):
         self.policy.require_cluster(Level.CLUSTER_ADMIN)
         if definition not in CATALOGUE and definition not in DESCRIBED:

@@ -73,7 +73,8 @@ def is_overview(request) -> bool:
 
 
 class CorralView(APIView):
-    """Base for API views: the policy and the client's address at hand."""
+    # Base for API views: the policy and the client's address at hand. (A
+    # comment, not a docstring: the schema would show it for every endpoint.)
 
     @property
     def policy(self):

@@ -1,5 +1,6 @@
 from django.http import HttpResponseRedirect
 from django.urls import include, path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from accounts import session_views
 from accounts import views as accounts
@@ -112,6 +113,9 @@ urlpatterns = [
     # Definitions.
     path("definitions", machines.DefinitionList.as_view()),
     path("definitions/<str:definition>", machines.DefinitionDetail.as_view()),
+    # The OpenAPI schema and its viewer.
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema")),
     # The team admin portal.
     path("panel/team/", include("privileges.portal.urls")),
     path("panel/step-up", portal.step_up_view, name="portal-step-up"),

@@ -34,13 +34,13 @@ class PrivilegeSerializer(serializers.ModelSerializer):
             "creating_username",
         ]
 
-    def get_account_name(self, priv):
+    def get_account_name(self, priv) -> str | None:
         return priv.account.name if priv.account_id else None
 
-    def get_group_name(self, priv):
+    def get_group_name(self, priv) -> str | None:
         return f"{priv.group.name}.{priv.group.account.name}" if priv.group_id else None
 
-    def get_virtual_machine_name(self, priv):
+    def get_virtual_machine_name(self, priv) -> str | None:
         vm = priv.virtual_machine
         if vm is None:
             return None

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
@@ -7,6 +8,7 @@ from groups.models import Group
 from groups.views import get_group
 from machines.models import VirtualMachine
 from panel.api import CorralView, lookup
+from panel.openapi import api_doc
 from privileges import actions
 from privileges.grants import require_grantable, resolve_grant
 from privileges.models import Privilege
@@ -33,6 +35,10 @@ def listing(privileges) -> Response:
 class PrivilegeList(CorralView):
     """`GET /privileges`: the caller's own, or `?user_id=` someone's they may see."""
 
+    @api_doc(
+        responses=PrivilegeSerializer(many=True),
+        parameters=[OpenApiParameter("user_id", str, description="A user id or name.")],
+    )
     def get(self, request):
         spec = request.query_params.get("user_id")
         if not spec:
@@ -67,9 +73,11 @@ class PrivilegeDetail(CorralView):
         if target is not None:
             self.policy.require_not_suspended(target)
 
+    @api_doc(responses=PrivilegeSerializer)
     def get(self, request, privilege):
         return Response(PrivilegeSerializer(self.get_privilege(privilege)).data)
 
+    @api_doc(request=ConditionsSerializer, responses=PrivilegeSerializer)
     def put(self, request, privilege):
         priv = self.get_privilege(privilege)
         self.require_manage(priv)
@@ -80,6 +88,7 @@ class PrivilegeDetail(CorralView):
             )
         return Response(PrivilegeSerializer(priv).data)
 
+    @api_doc(responses={204: None})
     def delete(self, request, privilege):
         priv = self.get_privilege(privilege)
         self.require_manage(priv)
@@ -88,12 +97,14 @@ class PrivilegeDetail(CorralView):
 
 
 class UserPrivileges(CorralView):
+    @api_doc(responses=PrivilegeSerializer(many=True))
     def get(self, request, user):
         found = lookup(self.policy.users(), user, field="username")
         if found is None:
             raise exceptions.NotFound()
         return listing(self.policy.privileges().filter(user=found))
 
+    @api_doc(request=GrantSerializer, responses={201: PrivilegeSerializer})
     def post(self, request, user):
         # Any existing username may receive a grant: admins add teammates by name.
         grantee = lookup(User.objects.all(), user, field="username")
@@ -112,6 +123,7 @@ class UserPrivileges(CorralView):
 
 
 class AccountPrivileges(CorralView):
+    @api_doc(responses=PrivilegeSerializer(many=True))
     def get(self, request, account):
         found = get_account(self.policy, account)
         self.policy.require(found, LIST_LEVEL[Account], write=False)
@@ -119,6 +131,7 @@ class AccountPrivileges(CorralView):
 
 
 class GroupPrivileges(CorralView):
+    @api_doc(responses=PrivilegeSerializer(many=True))
     def get(self, request, account, group):
         found = get_group(self.policy, account, group)
         self.policy.require(found, LIST_LEVEL[Group], write=False)

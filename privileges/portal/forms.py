@@ -32,14 +32,19 @@ class SerializerForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if self.errors or self.serializer_class is None:
+        if self.serializer_class is None:
             return cleaned
+        # Checked even when another field failed, so every problem shows at
+        # once; a field that already has an error keeps only its own.
+        failed = set(self.errors)
         serializer = self.serializer_class(data=self.serializer_data())
         if serializer.is_valid():
             self.validated = dict(serializer.validated_data)
             return cleaned
         for name, messages in serializer.errors.items():
             field = self.error_fields.get(name, name)
+            if field in failed:
+                continue
             for message in messages:
                 self.add_error(field if field in self.fields else None, str(message))
         return cleaned
@@ -73,7 +78,8 @@ class ConditionsForm(SerializerForm):
 
     def serializer_data(self) -> dict:
         data = dict(self.cleaned_data)
-        data["ip_restrictions"] = split_networks(data.get("ip_restrictions", ""))
+        if "ip_restrictions" in data:
+            data["ip_restrictions"] = split_networks(data["ip_restrictions"])
         return data
 
     @staticmethod
@@ -95,10 +101,10 @@ class TargetMixin:
 
     def setup_target(self, levels, targets, own_level: str | None) -> None:
         level = self.fields["level"]
-        level.choices = [(lvl.value, lvl.label) for lvl in TEAM_LEVELS]
+        level.choices = [(lvl.value, lvl.value) for lvl in TEAM_LEVELS]
         # The select offers only grantable levels; anything else posted is
         # still a known level, refused below with a reason.
-        level.widget.choices = [(lvl, Level(lvl).label) for lvl in levels]
+        level.widget.choices = [(lvl, lvl) for lvl in levels]
         self.grantable = set(levels)
         self.own_level = own_level
         self.fields["target"].choices = targets
@@ -145,10 +151,10 @@ class GrantForm(TargetMixin, SerializerForm):
         self.setup_target(levels, targets, own_level)
 
     def serializer_data(self) -> dict:
-        data = {
-            k: self.cleaned_data[k] for k in ("yubikey_required", "yubikey_otp_max_age")
-        }
-        data["ip_restrictions"] = split_networks(self.cleaned_data["ip_restrictions"])
+        keys = ("yubikey_required", "yubikey_otp_max_age", "ip_restrictions")
+        data = {k: self.cleaned_data[k] for k in keys if k in self.cleaned_data}
+        if "ip_restrictions" in data:
+            data["ip_restrictions"] = split_networks(data["ip_restrictions"])
         return data
 
     def clean(self):
@@ -173,7 +179,8 @@ class CreateUserForm(TargetMixin, SerializerForm):
         self.setup_target(levels, targets, own_level)
 
     def serializer_data(self) -> dict:
-        return {k: self.cleaned_data[k] for k in ("username", "email", "password")}
+        keys = ("username", "email", "password")
+        return {k: self.cleaned_data[k] for k in keys if k in self.cleaned_data}
 
     def clean(self):
         cleaned = super().clean()

@@ -83,12 +83,13 @@ class Team:
     def managed_groups(self, scope: Scope) -> list[Group]:
         return [g for g in self.all_groups if scope.level_on(g) >= GROUP_ADMIN]
 
-    def targets(self) -> list[tuple[str, str]]:
+    def targets(self, *, up_to=False) -> list[tuple[str, str]]:
         """What the admin could grant on, conditions aside (a failing condition
-        is explained when they submit, not hidden)."""
+        is explained when they submit, not hidden). `up_to`: for their own API
+        key, which may get their own level."""
         scope = self.policy.held_scope
         choices = []
-        if scope.level_on(self.account) > ACCOUNT_ADMIN:
+        if scope.level_on(self.account) >= ACCOUNT_ADMIN + (0 if up_to else 1):
             choices.append((f"account:{self.account.pk}", f"account {self.account}"))
         groups = self.managed_groups(scope)
         choices += [(f"group:{g.pk}", f"group {g.name}") for g in groups]
@@ -102,7 +103,7 @@ class Team:
         levels = forms.levels_up_to(held) if up_to else forms.levels_below(held)
         return {
             "levels": levels,
-            "targets": self.targets(),
+            "targets": self.targets(up_to=up_to),
             "own_level": LEVEL_NAMES.get(held),
         }
 
@@ -488,7 +489,9 @@ def api_keys(request, team: Team):
         key, secret = _create_key(team, form)
     context = {
         "team": team,
-        "form": form if secret is None else forms.ApiKeyForm(**team.form_kwargs()),
+        "form": form
+        if secret is None
+        else forms.ApiKeyForm(**team.form_kwargs(up_to=True)),
         "keys": _own_keys(team),
         "new_key": key,
         "secret": secret,

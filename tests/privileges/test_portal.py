@@ -76,7 +76,9 @@ def test_an_account_admin_grants_a_group_privilege_to_a_teammate_by_username(tea
     assert event.actor == team["alice"]
     page = client.get("/panel/team/acme/")
     assert page.status_code == 200
-    assert re.search(r"<td>bob</td>\s*<td>group_admin</td>", page.content.decode())
+    assert re.search(
+        r'"User">bob</td>\s*<td data-label="Level">group_admin<', page.content.decode()
+    )
 
 
 def test_a_level_not_below_your_own_is_refused_by_the_field(team):
@@ -105,6 +107,17 @@ def test_a_group_admin_cannot_grant_their_own_level(team):
     assert not Privilege.objects.filter(user=team["bob"]).exists()
 
 
+def test_every_bad_field_is_reported_at_once(team):
+    form = grant_form(team["web"], level="account_admin", ip_restrictions="nope")
+
+    response = browser(team["alice"]).post("/panel/team/acme/grant", form)
+
+    assert response.status_code == 400
+    assert field_errors(response, "level")
+    assert field_errors(response, "ip_restrictions")
+    assert not Privilege.objects.filter(user=team["bob"]).exists()
+
+
 def test_an_unknown_username_is_reported_by_its_field(team):
     response = browser(team["alice"]).post(
         "/panel/team/acme/grant", grant_form(team["web"], username="nobody")
@@ -125,10 +138,10 @@ def test_a_group_admin_sees_only_their_groups_privileges(team):
 
     page = browser(carol).get("/panel/team/acme/").content.decode()
 
-    assert "<td>bob</td>" in page
-    assert "<td>carol</td>" in page
-    assert "<td>dave</td>" not in page
-    assert "<td>alice</td>" not in page
+    assert '"User">bob<' in page
+    assert '"User">carol<' in page
+    assert '"User">dave<' not in page
+    assert '"User">alice<' not in page
 
 
 # Revoking and conditions -------------------------------------------------------
@@ -300,6 +313,21 @@ def test_an_api_key_is_shown_once_and_works(team):
     assert secret not in later
     api = Api(f"Bearer apikey.{secret}")
     assert [a["name"] for a in api.get("/accounts").json()] == ["acme"]
+
+
+def test_your_own_api_key_may_get_your_own_level(team):
+    response = browser(team["alice"]).post(
+        "/panel/team/acme/api-keys",
+        {
+            "label": "ci",
+            "level": "account_admin",
+            "target": f"account:{team['account'].pk}",
+        },
+    )
+
+    assert response.status_code == 201
+    key = ApiKey.objects.get(label="ci")
+    assert Privilege.objects.get(api_key=key).account == team["account"]
 
 
 def test_deleting_an_api_key_needs_a_confirmation(team):
@@ -529,3 +557,20 @@ def test_htmx_gets_only_the_form_part(team):
     body = response.content.decode()
     assert body.lstrip().startswith("<form")
     assert "<html" not in body
+
+
+def test_with_htmx_the_step_up_replaces_the_form_and_then_redirects(stepping):
+    client = browser(stepping["carol"])
+    htmx = {"HTTP_HX_REQUEST": "true"}
+
+    asked = client.post("/panel/team/acme/grant", console_form(stepping["vm"]), **htmx)
+    done = client.post(
+        "/panel/team/acme/grant",
+        {**console_form(stepping["vm"]), "otp": stepping["key"].otp()},
+        **htmx,
+    )
+
+    assert asked.status_code == 200
+    assert asked.content.decode().lstrip().startswith('<form class="card step-up"')
+    assert done["HX-Redirect"] == "/panel/team/acme/"
+    assert Privilege.objects.filter(user=stepping["bob"]).exists()
