@@ -168,15 +168,16 @@ def forget_secrets(params: dict[str, Any]) -> bool:
 
 def _seed(job: Job, image: dict[str, Any]) -> SeedSpec:
     vm = job.vm()
-    if not image.get("root_password"):
-        # An empty password would open root to anyone. The seed builder
-        # hashes the plain password itself, so a ready hash cannot stand in.
+    if not image.get("root_password") and not image.get("root_password_hash"):
+        # An empty password would open root to anyone. machines.actions keeps
+        # only a crypt hash of it; older params carry the plain password.
         raise OperationError("imaging needs the root password, which was not kept")
     return SeedSpec(
         # A new instance id per imaging makes cloud-init configure it afresh.
         instance_id=f"{vm.uuid}-{job.operation.pk}",
         hostname=vm.hostname,
         root_password=image.get("root_password") or "",
+        root_password_hash=image.get("root_password_hash") or "",
         ssh_keys=image.get("ssh_public_key") or "",
         firstboot_script=image.get("firstboot_script") or "",
     )

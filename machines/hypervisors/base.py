@@ -138,6 +138,9 @@ class SeedSpec:
     root_password: str = field(repr=False)
     ssh_keys: tuple[str, ...] = ()
     firstboot_script: str = ""
+    # A SHA-512 crypt hash made when the change was asked for (the API keeps
+    # only that); used instead of hashing `root_password` when given.
+    root_password_hash: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         keys = self.ssh_keys

@@ -46,7 +46,8 @@ def user_data(seed: SeedSpec) -> str:
             "users": [
                 {
                     "name": "root",
-                    "password": hash_password(seed.root_password),
+                    "password": seed.root_password_hash
+                    or hash_password(seed.root_password),
                     "type": "hash",
                 }
             ],
