@@ -46,6 +46,21 @@ SCREENSHOTS = ROOT / "docs" / "screenshots"
 HEAD = "e2e"
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """Browser tests run after every other database test of their process.
+
+    Playwright's sync API switches greenlets, and Django's per-context
+    connections then no longer carry the serialized copy of the migrated
+    rows, so a `serialized_rollback` test after a browser test would start
+    without its definitions. Run last, only browser tests follow one, and
+    they seed what they need themselves (the `cluster` fixture).
+    """
+    browser = [item for item in items if "e2e" in item.path.parts]
+    if browser:
+        others = [item for item in items if "e2e" not in item.path.parts]
+        items[:] = others + browser
+
+
 def _redis_url() -> str:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
     number = int("".join(ch for ch in worker if ch.isdigit()) or 0)

@@ -15,8 +15,7 @@ from tests.e2e.conftest import built_by_worker, screenshot, sign_in
 from tests.factories import SoftYubikey, grant, make_account, make_user
 from tests.machines.conftest import built_vm
 
-# Serialized like every transactional test here: see tests/accounts/test_signup_race.py.
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_sign_in_with_a_yubikey_create_a_machine_and_watch_it_run(
