@@ -1,22 +1,13 @@
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from groups.models import Group
 from machines.serializers import VirtualMachineSummarySerializer
-from panel.validators import validate_dns_label
+from panel.api import check_dns_label
 
 
 def dns_label_field(**kwargs):
     return serializers.CharField(max_length=63, **kwargs)
-
-
-def check_dns_label(value: str) -> str:
-    try:
-        validate_dns_label(value)
-    except DjangoValidationError as exc:
-        raise serializers.ValidationError(exc.messages) from None
-    return value
 
 
 class GroupSerializer(serializers.ModelSerializer):

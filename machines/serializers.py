@@ -4,7 +4,6 @@ BigV contract §3), and the request bodies that change them."""
 import ipaddress
 import re
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Prefetch
 from rest_framework import serializers
 
@@ -18,7 +17,7 @@ from machines.models import (
     StorageGrade,
     VirtualMachine,
 )
-from panel.validators import validate_dns_label
+from panel.api import check_dns_label
 
 MAX_DISC_SIZE = 2 * 1024 * 1024  # MiB: 2 TiB
 MAX_DISCS = 8
@@ -256,14 +255,6 @@ def with_operation(data: dict, operation: Operation | None) -> dict:
 
 
 # Writing ------------------------------------------------------------------
-
-
-def check_dns_label(value: str) -> str:
-    try:
-        validate_dns_label(value)
-    except DjangoValidationError as exc:
-        raise serializers.ValidationError(exc.messages) from None
-    return value
 
 
 class StrictInt(serializers.IntegerField):

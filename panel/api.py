@@ -2,7 +2,7 @@
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -98,3 +98,16 @@ class CorralView(APIView):
         serializer = serializer_class(data=data, **kwargs)
         serializer.is_valid(raise_exception=True)
         return serializer.validated_data
+
+
+def check_dns_label(value: str) -> str:
+    """DRF-side check of a DNS label name, with the model validator's messages."""
+    from django.core.exceptions import ValidationError as DjangoValidationError
+
+    from panel.validators import validate_dns_label
+
+    try:
+        validate_dns_label(value)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.messages) from None
+    return value

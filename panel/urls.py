@@ -62,7 +62,7 @@ HOSTS = "<str:kind>/<str:spec>"
 urlpatterns = [
     path("", lambda request: HttpResponseRedirect("/panel/")),
     # The browser panel.
-    path("panel/", panel.home),
+    path("panel/", include("machines.dashboard.urls")),
     path("panel/login", panel.login_password),
     path("panel/login/code", panel.login_code),
     path("panel/logout", panel.logout_view),

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib.auth import login, logout
-from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -18,13 +17,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import signin
-from accounts.authentication import browser_context
 from accounts.models import User
 from accounts.otp import has_second_factor, second_factor_required
 from panel import audit
 from panel.context import client_address
 from panel.models import AuditEvent
-from privileges.policy import Policy
 
 # Between the two steps the session remembers whose password was verified.
 PENDING_USER = "corral_pending_user"
@@ -152,10 +149,3 @@ def logout_view(request):
         )
     logout(request)
     return redirect("/panel/login")
-
-
-@login_required
-def home(request):
-    policy = Policy(browser_context(request, request.user))
-    accounts = policy.accounts().order_by("name")
-    return render(request, "panel/home.html", {"accounts": accounts})

@@ -190,23 +190,30 @@ class Policy:
 
     # Scoped querysets -----------------------------------------------------
 
-    def accounts(self) -> QuerySet[Account]:
-        if self.scope.cluster:
-            return Account.objects.all()
-        return Account.objects.filter(id__in=self.scope.account_ids)
+    # With `held=True` the scopes count every privilege held, conditions
+    # aside: the dashboard lists what an OTP or another network would unlock.
 
-    def groups(self) -> QuerySet[Group]:
-        if self.scope.cluster:
+    def _scope(self, held: bool) -> Scope:
+        return self.held_scope if held else self.scope
+
+    def accounts(self, *, held: bool = False) -> QuerySet[Account]:
+        s = self._scope(held)
+        if s.cluster:
+            return Account.objects.all()
+        return Account.objects.filter(id__in=s.account_ids)
+
+    def groups(self, *, held: bool = False) -> QuerySet[Group]:
+        s = self._scope(held)
+        if s.cluster:
             return Group.objects.all()
-        s = self.scope
         return Group.objects.filter(
             Q(account_id__in=s.accounts) | Q(id__in=s.group_ids)
         )
 
-    def virtual_machines(self) -> QuerySet[VirtualMachine]:
-        if self.scope.cluster:
+    def virtual_machines(self, *, held: bool = False) -> QuerySet[VirtualMachine]:
+        s = self._scope(held)
+        if s.cluster:
             return VirtualMachine.objects.all()
-        s = self.scope
         return VirtualMachine.objects.filter(
             Q(group__account_id__in=s.accounts)
             | Q(group_id__in=s.groups)
@@ -260,6 +267,22 @@ class Policy:
     def can(self, obj, level: str | int) -> bool:
         needed = level if isinstance(level, int) else RANK[level]
         return self.scope.level_on(obj) >= needed
+
+    def unmet_for(self, obj, level: str | int | None = None) -> list[str]:
+        """The conditions standing between the caller and `level` on `obj`
+        (or seeing it, without a level): those of the held privilege that
+        comes closest, so a page can offer the remedy. Empty when no held
+        privilege would grant it at all."""
+        needed = RANK[level] if isinstance(level, str) else level
+        best: list[str] | None = None
+        for priv in self.held:
+            one = Scope.of([priv])
+            if not (one.level_on(obj) >= needed if needed else one.sees(obj)):
+                continue
+            unmet = self.unmet_conditions(priv)
+            if best is None or len(unmet) < len(best):
+                best = unmet
+        return sorted(best or [])
 
     def require_visible(self, obj) -> None:
         """404 unless the caller reaches `obj`; 403 naming the condition when

@@ -113,6 +113,27 @@ class SimulatedYubikey:
         return encode_otp(otp, self.aes_key, self.public_id.encode()).decode()
 
 
+def ssh_public_key(comment: str = "") -> str:
+    """A freshly generated OpenSSH ed25519 public key line."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    key = ed25519.Ed25519PrivateKey.generate().public_key()
+    line = key.public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    ).decode()
+    return f"{line} {comment}".strip()
+
+
+def make_api_key(user: User, label: str = "", expires_at=None):
+    """An API key of `user` and its secret (shown once, like the API does)."""
+    return actions.create_api_key(user, label=label, expires_at=expires_at, actor=user)
+
+
+def bearer_api_key(secret: str) -> str:
+    return f"Bearer apikey.{secret}"
+
+
 def make_infrastructure(ipv4: str = "192.0.2.0/24", ipv6: str = "2001:db8::/64"):
     """A simulated head, a tail with one pool per storage grade and a backup
     pool, and VLAN 1 (the default VLAN of every group without its own) with
@@ -150,27 +171,6 @@ def make_infrastructure(ipv4: str = "192.0.2.0/24", ipv6: str = "2001:db8::/64")
         head=head, tail=tail, pools=pools, backup_pool=backup_pool, vlan=vlan,
         ranges=ranges,
     )  # fmt: skip
-
-
-def ssh_public_key(comment: str = "") -> str:
-    """A freshly generated OpenSSH ed25519 public key line."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
-
-    key = ed25519.Ed25519PrivateKey.generate().public_key()
-    line = key.public_bytes(
-        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
-    ).decode()
-    return f"{line} {comment}".strip()
-
-
-def make_api_key(user: User, label: str = "", expires_at=None):
-    """An API key of `user` and its secret (shown once, like the API does)."""
-    return actions.create_api_key(user, label=label, expires_at=expires_at, actor=user)
-
-
-def bearer_api_key(secret: str) -> str:
-    return f"Bearer apikey.{secret}"
 
 
 class SoftYubikey:

@@ -88,3 +88,29 @@ def check_access(world, method: str, path: str, body=None, *, write=True) -> Non
     yubi = call(world.yubi, method, path, body)
     assert yubi.status_code == 403
     assert "YubiKey" in yubi.json()["detail"]
+
+
+@pytest.fixture
+def fleet():
+    """acme with a built machine `web`; its owner, a teammate with vm_console
+    on it, an admin whose privilege needs a YubiKey, and an outsider."""
+    infra = make_infrastructure()
+    owner = make_user()
+    account = make_account("acme", owner=owner)
+    group = account.groups.get(name="default")
+    vm = built_vm(group, owner, "web")
+    console, yubi, outsider = make_user(), make_user(), make_user()
+    make_account("other", owner=outsider)
+    grant(console, "vm_console", vm)
+    grant(yubi, "vm_admin", vm, yubikey_required=True)
+    return SimpleNamespace(
+        infra=infra,
+        owner=owner,
+        account=account,
+        group=group,
+        vm=vm,
+        console=console,
+        yubi=yubi,
+        outsider=outsider,
+        url="/panel/accounts/acme/groups/default/machines/web/",
+    )

@@ -68,7 +68,7 @@ def test_signing_in_shows_who_and_the_reachable_accounts(alice):
 
 
 def test_the_panel_counts_only_privileges_whose_conditions_hold(alice):
-    hidden = make_account("locked")
+    hidden = make_account("faraway")
     grant(alice, "account_admin", hidden, ip_restrictions=["192.0.2.0/24"])
     client = Client()
     sign_in(client)
@@ -76,7 +76,10 @@ def test_the_panel_counts_only_privileges_whose_conditions_hold(alice):
     page = client.get("/panel/").content.decode()
 
     assert "acme" in page
-    assert "locked" not in page
+    # Listed as locked with the reason, and nothing inside it is reachable.
+    assert "faraway" in page
+    assert "Only from allowed networks" in page
+    assert "/panel/accounts/faraway/" not in page
 
 
 def test_sign_in_refuses_a_post_without_the_csrf_token(alice):
