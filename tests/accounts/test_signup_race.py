@@ -8,12 +8,9 @@ from django.db import connection, connections, transaction
 from accounts.models import User
 from tests.factories import PASSWORD, Api
 
-# serialized_rollback: after this test flushes the tables, the next
-# transactional test reloads the migrations' rows (content types, definitions)
-# before anything recreates them with other ids.
 pytestmark = [
     pytest.mark.race,
-    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+    pytest.mark.django_db(transaction=True),
 ]
 
 
