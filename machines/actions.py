@@ -32,6 +32,7 @@ from django.utils import timezone
 from accounts.models import User
 from groups.models import Group
 from machines import addressing, placement
+from machines.definitions import not_in_list
 from machines.hypervisors.seed import hash_password
 from machines.models import (
     Backup,
@@ -94,7 +95,7 @@ def _lock(vm: VirtualMachine) -> VirtualMachine:
 
 def _check_definition(model, field: str, value: str) -> None:
     if value and not model.objects.filter(name=value).exists():
-        raise invalid(field, "is not included in the list")
+        raise invalid(field, not_in_list(model))
 
 
 def image_params(image: dict) -> dict:
@@ -116,7 +117,7 @@ def _disc_errors(discs: list[dict]) -> list[dict]:
     for index, spec in enumerate(discs):
         grade = spec.get("storage_grade") or "sata"
         if not StorageGrade.objects.filter(name=grade).exists():
-            errors[index]["storage_grade"] = ["is not included in the list"]
+            errors[index]["storage_grade"] = [not_in_list(StorageGrade)]
         label = spec.get("label") or ""
         if label and label in labels:
             errors[index]["label"] = ["is already taken on this machine"]
@@ -149,7 +150,7 @@ def create_virtual_machine(
         (Zone, "zone_name"),
     ):
         if spec.get(field) and not model.objects.filter(name=spec[field]).exists():
-            errors[field] = ["is not included in the list"]
+            errors[field] = [not_in_list(model)]
     disc_errors = _disc_errors(discs)
     if any(disc_errors):
         errors["discs"] = disc_errors

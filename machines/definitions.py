@@ -77,3 +77,11 @@ def seed_defaults(apps=None) -> None:
             if description is not None:
                 fields["description"] = description
             model.objects.create(**fields)
+
+
+def not_in_list(model) -> str:
+    """The message for a name missing from a definition list, naming the
+    valid ones. BigV clients recognise the phrase "is not included in the
+    list" and rewrite it; what follows it still reaches the user."""
+    names = ", ".join(model.objects.values_list("name", flat=True))
+    return f"is not included in the list (one of: {names})"

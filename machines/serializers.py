@@ -7,6 +7,7 @@ import re
 from django.db.models import Count, Prefetch
 from rest_framework import serializers
 
+from machines.definitions import not_in_list
 from machines.models import (
     Backup,
     BackupSchedule,
@@ -355,7 +356,7 @@ class DiscSpecSerializer(serializers.Serializer):
 
     def validate_storage_grade(self, value):
         if value and not StorageGrade.objects.filter(name=value).exists():
-            raise serializers.ValidationError("is not included in the list")
+            raise serializers.ValidationError(not_in_list(StorageGrade))
         return value or "sata"
 
 
@@ -384,7 +385,10 @@ class IpsSpecSerializer(serializers.Serializer):
 
 
 class SignalSerializer(serializers.Serializer):
-    signal = serializers.ChoiceField(choices=["powerdown", "reset", "sendkey"])
+    signal = serializers.ChoiceField(
+        choices=["powerdown", "reset", "sendkey"],
+        error_messages={"invalid_choice": "must be powerdown, reset or sendkey"},
+    )
     data = serializers.CharField(
         max_length=200, required=False, allow_blank=True, allow_null=True
     )
