@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -119,20 +120,24 @@ def has_second_factor(user: User) -> bool:
     )
 
 
-def second_factor_required(user: User) -> bool:
-    """Whether this user must present a second factor at every sign-in."""
+def second_factor_required(user: User, privileges=None) -> bool:
+    """Whether this user must present a second factor at every sign-in.
+
+    `privileges`, as `privileges.models.privileges_of` loads them, answers
+    without a query.
+    """
     if user.require_second_factor:
         return True
+    if privileges is not None:
+        return any(priv.second_factor_demanded for priv in privileges)
     from privileges.models import Privilege
 
     return (
-        Privilege.objects.filter(
-            user=user, account__require_second_factor=True
-        ).exists()
-        or Privilege.objects.filter(
-            user=user, group__account__require_second_factor=True
-        ).exists()
-        or Privilege.objects.filter(
-            user=user, virtual_machine__group__account__require_second_factor=True
-        ).exists()
+        Privilege.objects.filter(user=user)
+        .filter(
+            Q(account__require_second_factor=True)
+            | Q(group__account__require_second_factor=True)
+            | Q(virtual_machine__group__account__require_second_factor=True)
+        )
+        .exists()
     )

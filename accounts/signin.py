@@ -33,6 +33,7 @@ from accounts.otp import (
 from panel import audit
 from panel.context import client_address
 from panel.models import AuditEvent
+from privileges.models import Privilege, privileges_of
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ class SignInResult:
     user: User
     factors: list[str] = field(default_factory=lambda: ["password"])
     yubikey_verified_at: datetime | None = None
+    # Every privilege of the user, loaded once for the second-factor check and
+    # handed on to the request's authorization policy.
+    privileges: list[Privilege] = field(default_factory=list)
 
 
 def sign_in(
@@ -98,7 +102,7 @@ def sign_in(
             "not_approved",
         )
 
-    result = SignInResult(user=user)
+    result = SignInResult(user=user, privileges=privileges_of(user))
     try:
         _second_factors(result, otp, second_factor)
     except OtpRejected as exc:
@@ -106,7 +110,7 @@ def sign_in(
             AuditEvent.Kind.OTP_REJECTED, actor=user, address=address, via=method
         )
         raise SignInRefused(f"Second factor rejected: {exc}.", "otp_rejected") from None
-    if "2fa" not in result.factors and second_factor_required(user):
+    if "2fa" not in result.factors and second_factor_required(user, result.privileges):
         raise SignInRefused(
             f"{MISSING_2FA}: this sign-in needs a second factor.", "missing_2fa"
         )
