@@ -1,3 +1,4 @@
+import functools
 import ipaddress
 
 from django.conf import settings
@@ -82,7 +83,14 @@ class Privilege(models.Model):
 def privileges_of(user) -> list[Privilege]:
     """Every privilege of `user`, their API keys' included, loaded as the
     policy needs them, each marked with whether the account it sits in
-    demands a second factor at sign-in."""
+    demands a second factor at sign-in (`second_factor_demanded`)."""
+    return list(_with_second_factor_demand().filter(user=user))
+
+
+@functools.cache
+def _with_second_factor_demand():
+    """Built once per process: resolving the annotation costs more than
+    running the query, and filtering clones the queryset, leaving it as is."""
     from accounts.models import Account
 
     # The account is found through the rows the policy loads anyway: joining
@@ -93,8 +101,6 @@ def privileges_of(user) -> list[Privilege]:
         OuterRef("virtual_machine__group__account_id"),
     )
     demanding = Account.objects.filter(pk=account_id, require_second_factor=True)
-    return list(
-        Privilege.objects.filter(user=user)
-        .select_related("group", "virtual_machine__group")
-        .annotate(second_factor_demanded=Exists(demanding))
+    return Privilege.objects.select_related("group", "virtual_machine__group").annotate(
+        second_factor_demanded=Exists(demanding)
     )

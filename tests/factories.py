@@ -83,3 +83,17 @@ class Api:
 
 def as_user(user: User, **headers) -> Api:
     return Api(basic(user.username), **headers)
+
+
+def make_filled_account(
+    owner: User | None = None, groups: int = 2, vms_per_group: int = 2
+) -> Account:
+    """An account with `groups` groups besides `default`, and `vms_per_group`
+    machines in each of them, `default` included."""
+    account = make_account(owner=owner)
+    for _ in range(groups):
+        Group.objects.create(account=account, name=f"group{next(_seq)}")
+    for group in Group.objects.filter(account=account):
+        for _ in range(vms_per_group):
+            make_vm(group)
+    return account
