@@ -60,6 +60,7 @@ class BasicOtpAuthentication(authentication.BaseAuthentication):
             password_verified=True,
             yubikey_verified_at=result.yubikey_verified_at,
             factors=result.factors,
+            privileges=result.privileges,
         )
         return result.user, ctx
 

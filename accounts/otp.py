@@ -133,11 +133,16 @@ def has_second_factor(user: User) -> bool:
     )
 
 
-def second_factor_required(user: User) -> bool:
-    """Whether this user must present a second factor at every sign-in: they
-    asked for it, or an account they hold a privilege in demands it."""
+def second_factor_required(user: User, privileges=None) -> bool:
+    """Whether this user must present a second factor at every sign-in.
+
+    `privileges`, as `privileges.models.privileges_of` loads them, answers
+    without a query.
+    """
     if user.require_second_factor:
         return True
+    if privileges is not None:
+        return any(priv.second_factor_demanded for priv in privileges)
     from privileges.models import Privilege
 
     return Privilege.objects.filter(

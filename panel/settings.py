@@ -138,7 +138,7 @@ CACHE_URL = env_str("CACHE_URL")
 if CACHE_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "panel.cache.RedisCache",
             "LOCATION": CACHE_URL,
         }
     }
@@ -301,6 +301,7 @@ CORRAL_YUBIKEY_TIMEOUT = env_int("CORRAL_YUBIKEY_TIMEOUT", 10, minimum=1)
 AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10, minimum=1)
 AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15, minimum=1) / 60
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_HANDLER = "accounts.lockout.LockoutHandler"
 AXES_CLIENT_IP_CALLABLE = "panel.context.client_address"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False

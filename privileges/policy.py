@@ -128,14 +128,19 @@ class Policy:
         """Every privilege this credential carries, conditions aside."""
         if self.ctx is None:
             return []
-        qs = Privilege.objects.filter(user=self.user).select_related(
-            "group", "virtual_machine__group"
-        )
-        if self.ctx.api_key is not None:
-            qs = qs.filter(api_key=self.ctx.api_key)
+        api_key = self.ctx.api_key
+        if self.ctx.privileges is not None:
+            key_id = api_key.pk if api_key is not None else None
+            privileges = [p for p in self.ctx.privileges if p.api_key_id == key_id]
         else:
-            qs = qs.filter(api_key__isnull=True)
-        privileges = list(qs)
+            qs = Privilege.objects.filter(user=self.user).select_related(
+                "group", "virtual_machine__group"
+            )
+            if api_key is not None:
+                qs = qs.filter(api_key=api_key)
+            else:
+                qs = qs.filter(api_key__isnull=True)
+            privileges = list(qs)
         if self.user.is_superuser and self.ctx.api_key is None:
             privileges.append(
                 Privilege(

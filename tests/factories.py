@@ -231,3 +231,17 @@ def snapshot() -> dict:
         label: list(apps.get_model(label).objects.order_by("pk").values())
         for label in labels
     }
+
+
+def make_filled_account(
+    owner: User | None = None, groups: int = 2, vms_per_group: int = 2
+) -> Account:
+    """An account with `groups` groups besides `default`, and `vms_per_group`
+    machines in each of them, `default` included."""
+    account = make_account(owner=owner)
+    for _ in range(groups):
+        Group.objects.create(account=account, name=f"group{next(_seq)}")
+    for group in Group.objects.filter(account=account):
+        for _ in range(vms_per_group):
+            make_vm(group)
+    return account
