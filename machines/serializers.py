@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Count, Prefetch
 from rest_framework import serializers
 
+from machines.hypervisors.libvirt_xml import cdrom_url_error
 from machines.models import (
     Backup,
     BackupSchedule,
@@ -266,6 +267,13 @@ def check_dns_label(value: str) -> str:
     return value
 
 
+def check_cdrom_url(value):
+    error = cdrom_url_error(value) if value else None
+    if error:
+        raise serializers.ValidationError(error)
+    return value
+
+
 class StrictInt(serializers.IntegerField):
     """An integer that must be a JSON number, as the BigV client sends it."""
 
@@ -301,6 +309,9 @@ class VirtualMachineSpecSerializer(serializers.Serializer):
     def validate_name(self, value):
         return check_dns_label(value)
 
+    def validate_cdrom_url(self, value):
+        return check_cdrom_url(value)
+
     def validate(self, data):
         for key in ("cdrom_url", "hardware_profile", "keymap", "zone_name"):
             data[key] = data.get(key) or ""
@@ -328,6 +339,9 @@ class VirtualMachineUpdateSerializer(serializers.Serializer):
 
     def validate_name(self, value):
         return check_dns_label(value)
+
+    def validate_cdrom_url(self, value):
+        return check_cdrom_url(value)
 
     def validate_deleted(self, value):
         if value:
