@@ -139,7 +139,12 @@ class BackupDetail(BackupView):
     def put(self, request, **kwargs):
         disc = self.changeable_disc()
         backup = self.backup(disc)
-        if request.data.get("restore") is not True:
+        if not isinstance(request.data, dict):
+            raise exceptions.ParseError("The body must be a JSON object.")
+        restore = request.data.get("restore", False)
+        if not isinstance(restore, bool):
+            raise actions.invalid("restore", "must be true or false")
+        if not restore:
             return Response(BackupSerializer(backup).data)
         op = actions.restore_backup(backup, actor=request.user, address=self.address)
         return Response(
