@@ -32,6 +32,7 @@ from django.utils import timezone
 from accounts.models import User
 from groups.models import Group
 from machines import addressing, placement
+from machines.hypervisors import keys as sendkeys
 from machines.hypervisors.seed import hash_password
 from machines.models import (
     Backup,
@@ -440,10 +441,13 @@ def _check_sendkeys(data: str) -> str:
         raise invalid(
             "data", "must be key names joined by dashes, like ctrl-alt-delete"
         )
+    # A key must be listed and one the heads can press, or the worker fails.
     known = set(SendKey.objects.values_list("name", flat=True))
-    unknown = [k for k in keys if k not in known]
+    unknown = [k for k in keys if k not in known or k not in sendkeys.KEYCODES]
     if unknown:
         raise invalid("data", f"unknown keys: {', '.join(unknown)}")
+    if len(keys) > sendkeys.MAX_KEYS:
+        raise invalid("data", f"at most {sendkeys.MAX_KEYS} keys at once")
     return "-".join(keys)
 
 
