@@ -302,6 +302,12 @@ def update_virtual_machine(
 
 
 def _check_specs(vm: VirtualMachine, changes: dict) -> None:
+    if vm.head_id is not None and ("cores" in changes or "memory" in changes):
+        cores, memory = placement.head_room(vm)
+        if changes.get("cores", 0) > cores:
+            raise invalid("cores", f"the machine's head has only {cores} cores")
+        if changes.get("memory", 0) > max(memory, vm.memory):
+            raise invalid("memory", f"the machine's head has only {memory} MiB free")
     _check_definition(
         HardwareProfile, "hardware_profile", changes.get("hardware_profile")
     )
