@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from machines.faults import plan_failures
 from machines.hypervisors.base import NotFound, PowerState, seed_volume_name
 from machines.models import Backup, Disc, Operation, VirtualMachine
 from machines.worker import execute
@@ -202,6 +203,22 @@ def test_growing_a_disc_grows_its_volume(site):
 
     assert get(site, vm).json()["discs"][0]["size"] == 3072
     assert volume_size(site, disc) == 3072
+
+
+def test_a_failed_resize_leaves_the_api_showing_the_real_size(site, settings):
+    settings.CORRAL_FAULT_INJECTION = True
+    settings.CORRAL_FAULT_DIR = site.driver.directory.parent / "faults"
+    settings.CORRAL_OPERATION_MAX_ATTEMPTS = 1
+    vm = create(site)
+    disc = vm.discs.select_related("storage_pool").get()
+    plan_failures(site.infra.head.label, grow_volume=1)
+
+    response = site.api.put(f"/virtual_machines/{vm.pk}/discs/root", {"size": 3072})
+    execute(response.json()["operation"]["id"])
+
+    assert Operation.objects.get(kind="resize").status == "failed"
+    assert get(site, vm).json()["discs"][0]["size"] == 2048
+    assert volume_size(site, disc) == 2048
 
 
 def test_deleting_a_disc_with_purge_removes_its_volume_and_attachment(site):
