@@ -33,6 +33,7 @@ from accounts.models import User
 from groups.models import Group
 from machines import addressing, placement
 from machines.definitions import not_in_list
+from machines.hypervisors import keys as sendkeys
 from machines.hypervisors.seed import hash_password
 from machines.models import (
     Backup,
@@ -302,6 +303,12 @@ def update_virtual_machine(
 
 
 def _check_specs(vm: VirtualMachine, changes: dict) -> None:
+    if vm.head_id is not None and ("cores" in changes or "memory" in changes):
+        cores, memory = placement.head_room(vm)
+        if changes.get("cores", 0) > cores:
+            raise invalid("cores", f"the machine's head has only {cores} cores")
+        if changes.get("memory", 0) > max(memory, vm.memory):
+            raise invalid("memory", f"the machine's head has only {memory} MiB free")
     _check_definition(
         HardwareProfile, "hardware_profile", changes.get("hardware_profile")
     )
@@ -441,10 +448,13 @@ def _check_sendkeys(data: str) -> str:
         raise invalid(
             "data", "must be key names joined by dashes, like ctrl-alt-delete"
         )
+    # A key must be listed and one the heads can press, or the worker fails.
     known = set(SendKey.objects.values_list("name", flat=True))
-    unknown = [k for k in keys if k not in known]
+    unknown = [k for k in keys if k not in known or k not in sendkeys.KEYCODES]
     if unknown:
         raise invalid("data", f"unknown keys: {', '.join(unknown)}")
+    if len(keys) > sendkeys.MAX_KEYS:
+        raise invalid("data", f"at most {sendkeys.MAX_KEYS} keys at once")
     return "-".join(keys)
 
 

@@ -199,7 +199,10 @@ class BackupDetail(BackupView):
         backup = self.backup(disc)
         if not isinstance(request.data, dict):
             raise exceptions.ParseError("The body must be a JSON object.")
-        if request.data.get("restore") is not True:
+        restore = request.data.get("restore", False)
+        if not isinstance(restore, bool):
+            raise actions.invalid("restore", "must be true or false")
+        if not restore:
             return Response(BackupSerializer(backup).data)
         op = actions.restore_backup(backup, actor=request.user, address=self.address)
         return Response(

@@ -239,9 +239,13 @@ def reimage(job: Job) -> Outcome:
     if "image" not in job.done:
         if distribution == NO_IMAGE:
             raise OperationError("reimaging needs a distribution")
-        driver.stop(str(vm.uuid))
-        job.progress(10)
         spec = domain_spec(vm, driver)
+        # A machine whose create failed may have no domain, or no volumes yet.
+        if driver.state(spec.uuid) is not PowerState.ABSENT:
+            driver.stop(spec.uuid)
+        for disc in spec.discs:
+            driver.create_volume(disc.pool, disc.volume, disc.size_mib)
+        job.progress(10)
         driver.reimage(spec, base_image(distribution), _seed(job, image))
         job.step("image", 70)
     forget_secrets(job.params)

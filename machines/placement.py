@@ -53,6 +53,14 @@ def choose_head(zone: str, cores: int, memory: int) -> Head:
     return best
 
 
+def head_room(vm: VirtualMachine) -> tuple[int, int]:
+    """Lock the machine's head; the most cores and memory (MiB) the machine
+    may have there, by the rules `choose_head` placed it with."""
+    head = Head.objects.select_for_update().get(pk=vm.head_id)
+    current = VirtualMachine.objects.get(pk=vm.pk).memory
+    return head.total_cores, head_memory_free(head) + current
+
+
 def pool_used(pool: StoragePool) -> int:
     discs = Disc.objects.filter(storage_pool=pool).aggregate(total=Sum("size"))
     backups = Backup.objects.filter(storage_pool=pool).aggregate(total=Sum("size"))

@@ -8,6 +8,7 @@ from django.db.models import Count, Prefetch
 from rest_framework import serializers
 
 from machines.definitions import not_in_list
+from machines.hypervisors.libvirt_xml import cdrom_url_error
 from machines.models import (
     Backup,
     BackupSchedule,
@@ -258,6 +259,13 @@ def with_operation(data: dict, operation: Operation | None) -> dict:
 # Writing ------------------------------------------------------------------
 
 
+def check_cdrom_url(value):
+    error = cdrom_url_error(value) if value else None
+    if error:
+        raise serializers.ValidationError(error)
+    return value
+
+
 class StrictInt(serializers.IntegerField):
     """An integer that must be a JSON number, as the BigV client sends it."""
 
@@ -293,6 +301,9 @@ class VirtualMachineSpecSerializer(serializers.Serializer):
     def validate_name(self, value):
         return check_dns_label(value)
 
+    def validate_cdrom_url(self, value):
+        return check_cdrom_url(value)
+
     def validate(self, data):
         for key in ("cdrom_url", "hardware_profile", "keymap", "zone_name"):
             data[key] = data.get(key) or ""
@@ -320,6 +331,9 @@ class VirtualMachineUpdateSerializer(serializers.Serializer):
 
     def validate_name(self, value):
         return check_dns_label(value)
+
+    def validate_cdrom_url(self, value):
+        return check_cdrom_url(value)
 
     def validate_deleted(self, value):
         if value:

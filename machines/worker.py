@@ -71,7 +71,7 @@ from machines.hypervisors.base import (
     PowerState,
     TransientHypervisorError,
 )
-from machines.models import Operation, VirtualMachine
+from machines.models import Disc, Operation, VirtualMachine
 from machines.operations import enqueue
 
 logger = logging.getLogger(__name__)
@@ -237,7 +237,13 @@ def _succeed(op: Operation, vm: VirtualMachine | None, outcome: Outcome) -> None
 
 
 def _fail(op: Operation, driver: Driver | None, error: str) -> None:
-    _finish(op, Status.FAILED, error=error, machine=_actual_power(op, driver))
+    _finish(
+        op,
+        Status.FAILED,
+        error=error,
+        machine=_actual_power(op, driver),
+        disc_size=_actual_disc_size(op, driver),
+    )
 
 
 def _retry_or_fail(op: Operation, driver: Driver | None, error: str) -> None:
@@ -280,6 +286,22 @@ def _actual_power(op: Operation, driver: Driver | None) -> dict[str, Any]:
     return {"power_on": state is PowerState.RUNNING}
 
 
+def _actual_disc_size(op: Operation, driver: Driver | None) -> int | None:
+    """After a failed resize, the size the disc really has: the API recorded
+    the new size when it started the operation."""
+    if op.kind != Operation.Kind.RESIZE or op.disc_id is None:
+        return None
+    disc = Disc.objects.select_related("storage_pool").filter(pk=op.disc_id).first()
+    if disc is None:
+        return None
+    if driver is not None:
+        try:
+            return driver.volume_size_mib(disc.storage_pool.libvirt_pool, disc.volume)
+        except HypervisorError:
+            pass
+    return op.params.get("from")
+
+
 def _finish(
     op: Operation,
     status: str,
@@ -287,6 +309,7 @@ def _finish(
     result: dict | None = None,
     error: str = "",
     machine: dict | None = None,
+    disc_size: int | None = None,
 ) -> None:
     with transaction.atomic():
         current = (
@@ -301,6 +324,8 @@ def _finish(
             VirtualMachine.objects.filter(pk=current.virtual_machine_id).update(
                 **machine
             )
+        if disc_size:
+            Disc.objects.filter(pk=current.disc_id).update(size=disc_size)
         _close(current, status, result=result, error=error)
     logger.info("operation %s (%s): %s %s", op.pk, op.kind, status, error)
 

@@ -99,12 +99,25 @@ def cdrom_element(url: str) -> ET.Element:
     return element
 
 
-def _url_source(url: str) -> ET.Element:
+def cdrom_url_error(url: str) -> str | None:
+    """Why a CD-ROM URL cannot be used, or None. The API checks with this too,
+    so that a URL it accepts is one the head can attach."""
     # Only remote protocols: a file:// URL would hand a host file to the guest.
     parts = urlsplit(url)
     if parts.scheme not in _CDROM_PROTOCOLS or not parts.hostname or not parts.path:
+        return f"must be an {', '.join(_CDROM_PROTOCOLS)} URL with a host and a path"
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    return "has an invalid port" if port == -1 else None
+
+
+def _url_source(url: str) -> ET.Element:
+    if cdrom_url_error(url):
         raise HypervisorError(f"unsupported CD-ROM URL: {url!r}")
 
+    parts = urlsplit(url)
     source = ET.Element("source", protocol=parts.scheme, name=parts.path)
     if parts.query:
         source.set("query", parts.query)
