@@ -23,6 +23,7 @@ from accounts.serializers import (
 )
 from groups.models import Group
 from groups.serializers import GroupOverviewSerializer
+from machines.serializers import visible_vms_prefetch
 from panel import audit
 from panel.api import CorralView, bad_request, is_overview, lookup, query_flag
 from panel.models import AuditEvent
@@ -190,11 +191,8 @@ class ApiKeyDetail(ApiKeyList):
 def overview_queryset(policy: Policy, accounts, include_deleted: bool):
     """Accounts with the groups and machines the caller may see, prefetched
     in a fixed number of queries however many accounts there are."""
-    vms = policy.virtual_machines().select_related("group__account")
-    if not include_deleted:
-        vms = vms.filter(deleted=False)
     groups = policy.groups().prefetch_related(
-        Prefetch("virtual_machines", queryset=vms, to_attr="visible_vms")
+        visible_vms_prefetch(policy, include_deleted)
     )
     return accounts.prefetch_related(
         Prefetch("groups", queryset=groups, to_attr="visible_groups")

@@ -2,7 +2,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from groups.models import Group
-from machines.serializers import VirtualMachineSummarySerializer
+from machines.serializers import VirtualMachineSerializer
 from panel.api import check_dns_label
 
 
@@ -22,11 +22,11 @@ class GroupOverviewSerializer(GroupSerializer):
     class Meta(GroupSerializer.Meta):
         fields = [*GroupSerializer.Meta.fields, "virtual_machines"]
 
-    @extend_schema_field(VirtualMachineSummarySerializer(many=True))
+    @extend_schema_field(VirtualMachineSerializer(many=True))
     def get_virtual_machines(self, group) -> list[dict]:
         # Views prefetch the machines the caller may see into `visible_vms`.
         vms = getattr(group, "visible_vms", [])
-        return VirtualMachineSummarySerializer(vms, many=True).data
+        return VirtualMachineSerializer(vms, many=True).data
 
 
 class GroupWriteSerializer(serializers.Serializer):

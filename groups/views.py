@@ -1,4 +1,3 @@
-from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -12,6 +11,7 @@ from groups.serializers import (
     GroupSerializer,
     GroupWriteSerializer,
 )
+from machines.serializers import visible_vms_prefetch
 from panel.api import CorralView, is_overview, lookup, query_flag
 from panel.openapi import OVERVIEW, api_doc
 from privileges.levels import Level
@@ -32,12 +32,7 @@ def get_group(policy: Policy, account_spec: str, group_spec: str) -> Group:
 
 
 def with_visible_vms(policy: Policy, groups, include_deleted: bool):
-    vms = policy.virtual_machines().select_related("group__account")
-    if not include_deleted:
-        vms = vms.filter(deleted=False)
-    return groups.prefetch_related(
-        Prefetch("virtual_machines", queryset=vms, to_attr="visible_vms")
-    )
+    return groups.prefetch_related(visible_vms_prefetch(policy, include_deleted))
 
 
 def group_data(policy: Policy, request, groups, many: bool):

@@ -75,6 +75,17 @@ def vm_queryset(queryset=None):
     )
 
 
+def visible_vms_prefetch(policy, include_deleted: bool) -> Prefetch:
+    """For group overviews: the machines of each group the caller may see,
+    in full, as `group.visible_vms`."""
+    vms = policy.virtual_machines()
+    if not include_deleted:
+        vms = vms.filter(deleted=False)
+    return Prefetch(
+        "virtual_machines", queryset=vm_queryset(vms), to_attr="visible_vms"
+    )
+
+
 def disc_queryset(queryset=None):
     queryset = Disc.objects.all() if queryset is None else queryset
     return (

@@ -194,3 +194,30 @@ def test_an_account_with_machines_is_not_deleted(acme):
     assert response.status_code == 400
     assert "virtual machines" in response.json()["account"][0]
     assert Account.objects.filter(name="acme").exists()
+
+
+def test_the_overview_embeds_each_machines_discs_and_nics(settings):
+    settings.CELERY_BROKER_URL = "memory://"
+    from django.db import transaction
+
+    from machines.actions import create_virtual_machine
+    from tests.factories import make_infrastructure
+
+    make_infrastructure()
+    owner = make_user()
+    account = make_account(owner=owner)
+    with transaction.atomic():
+        create_virtual_machine(
+            account.groups.get(name="default"),
+            {"name": "web"},
+            discs=[{"size": 25600, "storage_grade": "sata"}],
+            actor=owner,
+        )
+
+    body = as_user(owner).get(f"/accounts/{account.name}?view=overview").json()
+
+    [vm] = body["groups"][0]["virtual_machines"]
+    assert [d["size"] for d in vm["discs"]] == [25600]
+    [nic] = vm["network_interfaces"]
+    assert len(nic["ips"]) == 2
+    assert isinstance(nic["vlan_num"], int)
