@@ -424,7 +424,7 @@ def _volumes(vm: VirtualMachine) -> list[dict]:
 
 @transaction.atomic
 def purge_virtual_machine(
-    vm: VirtualMachine, *, actor: User, address=None
+    vm: VirtualMachine, *, actor: User | None, address=None
 ) -> Operation:
     """Destroy the machine: its rows go now (freeing its name and addresses),
     and the operation tears down the domain and the volumes."""
@@ -434,6 +434,25 @@ def purge_virtual_machine(
     _audit(vm, "purged", actor=actor, address=address, operation=op.pk)
     vm.delete()
     return op
+
+
+def purge_expired_deletions() -> int:
+    """Purge machines deleted longer ago than the grace period; a machine busy
+    with an operation waits for the next run. Returns how many were purged."""
+    cutoff = timezone.now() - timedelta(days=settings.CORRAL_DELETED_VM_GRACE_DAYS)
+    expired = VirtualMachine.objects.filter(deleted=True, deleted_at__lt=cutoff)
+    purged = 0
+    for vm_id in expired.values_list("pk", flat=True):
+        try:
+            with transaction.atomic():
+                vm = VirtualMachine.objects.filter(pk=vm_id, deleted=True).first()
+                if vm is None:
+                    continue
+                purge_virtual_machine(vm, actor=None)
+        except OperationConflict:
+            continue
+        purged += 1
+    return purged
 
 
 def _require_idle(vm: VirtualMachine) -> None:

@@ -30,3 +30,10 @@ def run_backup_schedules() -> int:
     from machines import reconciler
 
     return reconciler.run_backup_schedules()
+
+
+@shared_task
+def purge_expired_deletions() -> int:
+    from machines import actions
+
+    return actions.purge_expired_deletions()

@@ -241,6 +241,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "machines.tasks.run_backup_schedules",
         "schedule": env_int("CORRAL_BACKUP_SCHEDULE_SECONDS", 60, minimum=1),
     },
+    "purge-expired-deletions": {
+        "task": "machines.tasks.purge_expired_deletions",
+        "schedule": env_int("CORRAL_PURGE_SECONDS", 3600, minimum=1),
+    },
 }
 # A worker started without -Q also consumes every registered head's queue.
 # That suits the embedded default (one host); in production each head has its
