@@ -31,7 +31,7 @@ from machines.dashboard.machine import MachinePage, Rejected, run_action
 from machines.dashboard.pages import fleet
 from panel.api import ConditionUnmet
 from privileges.levels import Level
-from privileges.portal.stepup import OTP_FIELD, explain, verify_step_up
+from privileges.portal.stepup import OTP_FIELD, explain, retry_target, verify_step_up
 
 # Pages ----------------------------------------------------------------------
 
@@ -62,17 +62,7 @@ def panel_page(view):
 
 def step_up_context(request, panel: Panel, unmet, otp_error: str = "") -> dict:
     """The OTP prompt: it posts back what was being done, plus the OTP."""
-    if request.method == "POST":
-        action = request.path
-        carried = [
-            (key, value)
-            for key, values in request.POST.lists()
-            if key not in {"csrfmiddlewaretoken", OTP_FIELD}
-            for value in values
-        ]
-    else:
-        action = reverse("portal-step-up")
-        carried = [("next", request.get_full_path())]
+    action, carried = retry_target(request)
     gate = panel.condition_gate(unmet)
     return {
         "lines": explain(unmet, panel.ctx, request.user),

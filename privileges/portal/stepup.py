@@ -42,6 +42,23 @@ def verify_step_up(request, otp: str) -> str | None:
     return None
 
 
+def retry_target(request) -> tuple[str, list[tuple[str, str]]]:
+    """Where the OTP prompt posts, and what it carries: a refused form posts
+    back to itself with its fields, so the action is done once the OTP is
+    verified; a refused page view goes through the step-up page and back."""
+    from django.urls import reverse
+
+    if request.method != "POST":
+        return reverse("portal-step-up"), [("next", request.get_full_path())]
+    carried = [
+        (key, value)
+        for key, values in request.POST.lists()
+        if key not in {"csrfmiddlewaretoken", OTP_FIELD}
+        for value in values
+    ]
+    return request.path, carried
+
+
 def explain(unmet, ctx: AuthContext, user) -> list[str]:
     """Sentences saying what each unmet condition needs, in browser terms."""
     lines = []

@@ -41,7 +41,13 @@ from privileges.levels import RANK
 from privileges.models import Privilege
 from privileges.policy import ACCOUNT_ADMIN, GROUP_ADMIN, Policy, Scope
 from privileges.portal import forms
-from privileges.portal.stepup import OTP_FIELD, can_step_up, explain, verify_step_up
+from privileges.portal.stepup import (
+    OTP_FIELD,
+    can_step_up,
+    explain,
+    retry_target,
+    verify_step_up,
+)
 from privileges.serializers import privilege_queryset
 
 AUDIT_PAGE_SIZE = 50
@@ -218,17 +224,7 @@ def page(request, template: str, partial: str, context: dict, status: int = 200)
 
 def step_up(request, unmet, otp_error: str = ""):
     ctx = browser_context(request, request.user)
-    if request.method == "POST":
-        action = request.path
-        carried = [
-            (key, value)
-            for key, values in request.POST.lists()
-            if key not in {"csrfmiddlewaretoken", OTP_FIELD}
-            for value in values
-        ]
-    else:
-        action = reverse("portal-step-up")
-        carried = [("next", request.get_full_path())]
+    action, carried = retry_target(request)
     context = {
         "lines": explain(unmet, ctx, request.user),
         "offer_otp": can_step_up(unmet, request.user) or bool(otp_error),
