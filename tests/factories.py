@@ -173,37 +173,6 @@ def make_infrastructure(ipv4: str = "192.0.2.0/24", ipv6: str = "2001:db8::/64")
     )  # fmt: skip
 
 
-class SoftYubikey:
-    """A YubiKey in software: a LocalYubikey row and the OTPs it would type."""
-
-    def __init__(self, user: User, public_id: str = "cccccccccccb"):
-        import os
-
-        from accounts.models import LocalYubikey
-
-        self.aes_key = os.urandom(16)
-        self.uid = os.urandom(6)
-        self.public_id = public_id
-        self.session = 1
-        self.counter = 0
-        self.device = LocalYubikey.objects.create(
-            user=user,
-            name="test key",
-            confirmed=True,
-            private_id=self.uid.hex(),
-            key=self.aes_key.hex(),
-            public_identity=public_id,
-        )
-
-    def otp(self) -> str:
-        """The next OTP, as a touch of the key would type it."""
-        from yubiotp.otp import OTP, encode_otp
-
-        self.counter += 1
-        token = OTP(self.uid, self.session, 0x1234 + self.counter, self.counter, 7)
-        return encode_otp(token, self.aes_key, self.public_id.encode()).decode()
-
-
 def snapshot() -> dict:
     """Every row of the tables an API write may touch, to show nothing changed.
 

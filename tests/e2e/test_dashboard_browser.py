@@ -12,7 +12,7 @@ from groups.models import Group
 from machines.models import VirtualMachine
 from privileges.models import Privilege
 from tests.e2e.conftest import built_by_worker, screenshot, sign_in
-from tests.factories import SoftYubikey, grant, make_account, make_user
+from tests.factories import SimulatedYubikey, grant, make_account, make_user
 from tests.machines.conftest import built_vm
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -22,7 +22,7 @@ def test_sign_in_with_a_yubikey_create_a_machine_and_watch_it_run(
     cluster, new_page, tmp_path
 ):
     alice = make_user("alice")
-    key = SoftYubikey(alice)
+    key = SimulatedYubikey(alice)
     make_account("acme", owner=alice)
     page = new_page()
 
@@ -64,7 +64,7 @@ def test_an_action_needing_a_fresh_yubikey_asks_for_one_then_is_done(cluster, ne
     account = make_account("acme", owner=owner)
     vm = built_by_worker(account.groups.get(), owner, "web")
     bob = make_user("bob")
-    key = SoftYubikey(bob)
+    key = SimulatedYubikey(bob)
     grant(bob, "vm_admin", vm, yubikey_required=True, yubikey_otp_max_age=600)
     page = new_page()
     sign_in(page, "bob", otp=key.otp())

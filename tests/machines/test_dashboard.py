@@ -6,7 +6,7 @@ from django.test import Client
 
 from machines.models import Operation
 from tests.factories import (
-    SoftYubikey,
+    SimulatedYubikey,
     grant,
     make_user,
 )
@@ -81,7 +81,7 @@ def test_an_outsider_gets_the_same_404_page_as_for_a_missing_machine(fleet):
 
 
 def test_a_machine_behind_an_unmet_yubikey_condition_is_listed_locked(fleet):
-    SoftYubikey(fleet.yubi)
+    SimulatedYubikey(fleet.yubi)
 
     text = browser(fleet.yubi).get("/panel/").content.decode()
 
@@ -92,7 +92,7 @@ def test_a_machine_behind_an_unmet_yubikey_condition_is_listed_locked(fleet):
 
 
 def test_an_otp_unlocks_the_locked_machine(fleet):
-    key = SoftYubikey(fleet.yubi)
+    key = SimulatedYubikey(fleet.yubi)
     client = browser(fleet.yubi)
 
     response = client.post("/panel/step-up", {"otp": key.otp(), "next": "/panel/"})

@@ -5,7 +5,7 @@ import pytest
 from groups.models import Group
 from machines.models import Operation, VirtualMachine
 from panel.models import AuditEvent
-from tests.factories import SoftYubikey, grant, make_user, ssh_public_key
+from tests.factories import SimulatedYubikey, grant, make_user, ssh_public_key
 from tests.machines.conftest import built_vm
 from tests.machines.dashboard_world import browser
 
@@ -113,7 +113,7 @@ def test_only_group_admins_groups_are_offered(fleet):
 
 def test_creating_in_a_yubikey_group_asks_for_an_otp_then_creates(fleet):
     teammate = make_user()
-    key = SoftYubikey(teammate)
+    key = SimulatedYubikey(teammate)
     grant(teammate, "group_admin", fleet.group, yubikey_required=True)
     client = browser(teammate)
 

@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from machines.models import Disc, Operation, VirtualMachine
-from tests.factories import SoftYubikey, grant, make_user
+from tests.factories import SimulatedYubikey, grant, make_user
 from tests.machines.conftest import built_vm, finish
 from tests.machines.dashboard_world import browser
 
@@ -46,7 +46,7 @@ def test_a_console_user_sees_disabled_buttons_and_is_refused(fleet):
 
 
 def test_an_unmet_yubikey_condition_asks_for_an_otp_in_place_then_acts(fleet):
-    key = SoftYubikey(fleet.yubi)
+    key = SimulatedYubikey(fleet.yubi)
     client = browser(fleet.yubi)
     client.post("/panel/step-up", {"otp": key.otp(), "next": "/panel/"})
     # The session's OTP is older than the privilege accepts.
@@ -86,7 +86,7 @@ def test_an_unmet_yubikey_condition_asks_for_an_otp_in_place_then_acts(fleet):
 
 
 def test_a_rejected_otp_says_why_and_changes_nothing(fleet):
-    SoftYubikey(fleet.yubi)
+    SimulatedYubikey(fleet.yubi)
     client = browser(fleet.yubi)
 
     response = act(client, fleet, "start", {"otp": "c" * 44})

@@ -11,7 +11,7 @@ from privileges.models import Privilege
 from tests.factories import (
     PASSWORD,
     Api,
-    SoftYubikey,
+    SimulatedYubikey,
     basic,
     grant,
     make_account,
@@ -456,7 +456,7 @@ def stepping(team):
     return {
         **team,
         "carol": carol,
-        "key": SoftYubikey(carol),
+        "key": SimulatedYubikey(carol),
         "vm": make_vm(team["web"]),
     }
 
@@ -518,7 +518,7 @@ def test_a_bad_otp_is_refused_by_its_field_and_does_nothing(stepping):
 def test_a_page_behind_a_yubikey_condition_asks_then_opens(team):
     zoe = make_user("zoe")
     grant(zoe, "account_admin", team["account"], yubikey_required=True)
-    key = SoftYubikey(zoe)
+    key = SimulatedYubikey(zoe)
     client = browser(zoe)
 
     asked = client.get("/panel/team/acme/audit")
@@ -536,7 +536,7 @@ def test_a_page_behind_a_yubikey_condition_asks_then_opens(team):
 def test_an_address_condition_is_explained_without_an_otp_prompt(team):
     zoe = make_user("zoe")
     grant(zoe, "account_admin", team["account"], ip_restrictions=["192.0.2.0/24"])
-    SoftYubikey(zoe)
+    SimulatedYubikey(zoe)
 
     response = browser(zoe).get("/panel/team/acme/", REMOTE_ADDR="198.51.100.7")
 
