@@ -115,6 +115,9 @@ def _replace_names(model, data) -> None:
         raise InvalidDefinition(
             "must be a list of names (strings of 1 to 64 characters)"
         )
+    if not data:
+        # Every list is a set of choices: an empty one leaves nothing to pick.
+        raise InvalidDefinition("must name at least one")
     if len(set(data)) != len(data):
         raise InvalidDefinition("names must be unique")
     with transaction.atomic():
