@@ -109,6 +109,26 @@ def create_account(*, name: str, owner: User, address=None) -> Account:
 
 
 @transaction.atomic
+def update_account(
+    account: Account, changes: dict, *, actor: User, address=None
+) -> Account:
+    """Apply validated changes (such as `suspended`) and record who made them."""
+    if not changes:
+        return account
+    for field, value in changes.items():
+        setattr(account, field, value)
+    account.save(update_fields=list(changes))
+    audit.record(
+        AuditEvent.Kind.ACCOUNT_CHANGED,
+        actor=actor,
+        address=address,
+        account=account,
+        changes=changes,
+    )
+    return account
+
+
+@transaction.atomic
 def change_password(user: User, password: str, *, actor: User, address=None) -> None:
     """Set a new password and end every session the user had."""
     set_user_password(user, password)

@@ -271,18 +271,7 @@ class AccountDetail(CorralView):
             self.policy.require(found, CLUSTER_ADMIN)
         else:
             self.policy.require(found, Level.ACCOUNT_ADMIN)
-        if changes:
-            with transaction.atomic():
-                for field, value in changes.items():
-                    setattr(found, field, value)
-                found.save(update_fields=list(changes))
-                audit.record(
-                    AuditEvent.Kind.ACCOUNT_CHANGED,
-                    actor=request.user,
-                    address=self.address,
-                    account=found,
-                    changes=changes,
-                )
+        actions.update_account(found, changes, actor=request.user, address=self.address)
         return Response(AccountSerializer(found).data)
 
     @api_doc(responses={204: None})

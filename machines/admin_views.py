@@ -3,13 +3,11 @@ ranges and VLANs. Every endpoint needs cluster_admin, even to read."""
 
 import ipaddress
 
-from django.db import transaction
-from django.db.models import ProtectedError
 from drf_spectacular.utils import OpenApiParameter, extend_schema_view
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 
-from machines import addressing, placement
+from machines import addressing, cluster, placement
 from machines.models import (
     Disc,
     Head,
@@ -173,16 +171,9 @@ class IpRangeCreateSerializer(serializers.Serializer):
 
     def validate_ip_range(self, value):
         try:
-            network = ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            raise serializers.ValidationError(
-                "must be a network in CIDR form"
-            ) from None
-        if not addressing.usable_count(network):
-            raise serializers.ValidationError("has no usable host addresses")
-        if IpRange.objects.filter(spec=str(network)).exists():
-            raise serializers.ValidationError("already exists")
-        return str(network)
+            return cluster.new_range_spec(value)
+        except ValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
 
 
 class VlanSerializer(serializers.ModelSerializer):
@@ -224,14 +215,13 @@ class AdminView(MachineView):
             raise exceptions.NotFound()
         return found
 
-    def save(self, instance=None, partial=False):
-        serializer = self.serializer_class(
-            instance, data=self.request.data, partial=partial
-        )
-        if not serializer.is_valid():
-            return Response(serializer.errors, status=400)
-        with transaction.atomic():
-            saved = serializer.save()
+    def save(self, instance=None):
+        try:
+            saved = cluster.save_admin_record(
+                self.serializer_class, self.request.data, instance
+            )
+        except cluster.Invalid as invalid:
+            return Response(invalid.errors, status=400)
         code = status.HTTP_200_OK if instance else status.HTTP_201_CREATED
         return Response(self.serializer_class(saved).data, status=code)
 
@@ -277,7 +267,7 @@ class AdminDetail(AdminView):
         return Response(self.serializer_class(self.get_object(spec)).data)
 
     def put(self, request, spec):
-        return self.save(self.get_object(spec), partial=True)
+        return self.save(self.get_object(spec))
 
 
 @listed(HeadSerializer)
@@ -388,11 +378,12 @@ class IpRangeList(AdminView):
         if not serializer.is_valid():
             return Response(serializer.errors, status=400)
         data = serializer.validated_data
-        with transaction.atomic():
-            vlan, _ = Vlan.objects.get_or_create(num=data["vlan_num"])
-            ip_range = IpRange.objects.create(
-                vlan=vlan, spec=data["ip_range"], zones=data["zones"]
+        try:
+            ip_range = cluster.add_ip_range(
+                data["ip_range"], data["vlan_num"], data["zones"]
             )
+        except cluster.Invalid as invalid:
+            return Response(invalid.errors, status=400)
         return Response(IpRangeSerializer(ip_range).data, status=201)
 
 
@@ -434,10 +425,8 @@ class VlanDetail(AdminView):
         if found is None:
             raise exceptions.NotFound()
         try:
-            with transaction.atomic():
-                found.ip_ranges.filter(ips__isnull=True).delete()
-                found.delete()
-        except ProtectedError:
+            cluster.delete_vlan(found)
+        except cluster.VlanInUse:
             return Response(
                 {"vlan": ["is still used by machines' network interfaces"]}, 400
             )

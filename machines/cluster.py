@@ -1,17 +1,25 @@
-"""Registering the cluster's hardware: heads, tails, storage pools, networks
-and base images. Used by the cluster admins' management commands; every
-function can run again with the same arguments and changes nothing more."""
+"""Registering and changing the cluster's hardware: heads, tails, storage
+pools, networks and base images.
+
+The `register_*` functions serve the cluster admins' management commands;
+each can run again with the same arguments and changes nothing more. The
+functions below them serve both the API's /admin endpoints and the cluster
+admins' pages, so the two front doors cannot drift apart.
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import shutil
 import struct
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import ProtectedError
 
+from machines import addressing
 from machines.models import (
     Distribution,
     Head,
@@ -112,6 +120,75 @@ def register_network(vlan_num: int, *specs: str) -> list[IpRange]:
             raise RegistrationError(f"{spec} is on {existing.vlan} already")
         ranges.append(existing or IpRange.objects.create(vlan=vlan, spec=spec))
     return ranges
+
+
+class Invalid(Exception):
+    """Bad input for an admin record: `errors` maps fields to messages."""
+
+    def __init__(self, errors: dict):
+        super().__init__(errors)
+        self.errors = errors
+
+
+class VlanInUse(Exception):
+    """Machines' network interfaces are still on the VLAN."""
+
+
+def save_admin_record(serializer_class, data: dict, instance=None):
+    """Create a head, tail or storage pool from `data`, or change the fields
+    of `instance` that `data` holds; `Invalid` when the serializer refuses."""
+    serializer = serializer_class(instance, data=data, partial=instance is not None)
+    if not serializer.is_valid():
+        raise Invalid(serializer.errors)
+    with transaction.atomic():
+        return serializer.save()
+
+
+def new_range_spec(value: str) -> str:
+    """The network `value` names in its canonical form, if a new range may
+    cover it: valid CIDR, with host addresses, overlapping no existing range.
+    Raises ValueError with the message to show."""
+    try:
+        network = ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise ValueError("must be a network in CIDR form") from None
+    if not addressing.usable_count(network):
+        raise ValueError("has no usable host addresses")
+    for spec, vlan_num in IpRange.objects.values_list("spec", "vlan__num"):
+        if spec == str(network):
+            raise ValueError("already exists")
+        existing = ipaddress.ip_network(spec, strict=False)
+        if existing.version == network.version and existing.overlaps(network):
+            raise ValueError(f"overlaps {spec} on VLAN {vlan_num}")
+    return str(network)
+
+
+@transaction.atomic
+def add_ip_range(spec: str, vlan_num: int, zones: list[str] = ()) -> IpRange:
+    """A new range on VLAN `vlan_num` (created if need be). The checks run
+    again under a lock, so two overlapping ranges cannot both be added."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"LOCK TABLE {IpRange._meta.db_table} IN SHARE ROW EXCLUSIVE MODE"
+            )
+    try:
+        spec = new_range_spec(spec)
+    except ValueError as exc:
+        raise Invalid({"ip_range": [str(exc)]}) from None
+    vlan, _ = Vlan.objects.get_or_create(num=vlan_num)
+    return IpRange.objects.create(vlan=vlan, spec=spec, zones=list(zones))
+
+
+def delete_vlan(vlan: Vlan) -> None:
+    """Delete the VLAN with its unused ranges; VlanInUse while machines'
+    network interfaces (or addresses taken from its ranges) use it."""
+    try:
+        with transaction.atomic():
+            vlan.ip_ranges.filter(ips__isnull=True).delete()
+            vlan.delete()
+    except ProtectedError:
+        raise VlanInUse() from None
 
 
 def image_dir() -> Path:

@@ -1,4 +1,8 @@
-"""`GET /definitions`: the catalogue BigV clients read without signing in."""
+"""`GET /definitions`: the catalogue BigV clients read without signing in,
+and replacing one of its lists (the API's `PUT /definitions/{id}` and the
+cluster admins' definitions page both call `replace_definition`)."""
+
+from django.db import transaction
 
 from machines.models import (
     Distribution,
@@ -85,3 +89,52 @@ def not_in_list(model) -> str:
     list" and rewrite it; what follows it still reaches the user."""
     names = ", ".join(model.objects.values_list("name", flat=True))
     return f"is not included in the list (one of: {names})"
+
+
+class InvalidDefinition(Exception):
+    """The new contents of a definition list are not acceptable."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def replace_definition(definition: str, data) -> None:
+    """Replace the list `definition` (an id in CATALOGUE or DESCRIBED) with
+    `data`: names in order, or a mapping of existing names to descriptions."""
+    if definition in DESCRIBED:
+        _replace_descriptions(DESCRIBED[definition], data)
+    else:
+        _replace_names(CATALOGUE[definition], data)
+
+
+def _replace_names(model, data) -> None:
+    if not isinstance(data, list) or not all(
+        isinstance(n, str) and n.strip() and len(n) <= 64 for n in data
+    ):
+        raise InvalidDefinition(
+            "must be a list of names (strings of 1 to 64 characters)"
+        )
+    if not data:
+        # Every list is a set of choices: an empty one leaves nothing to pick.
+        raise InvalidDefinition("must name at least one")
+    if len(set(data)) != len(data):
+        raise InvalidDefinition("names must be unique")
+    with transaction.atomic():
+        model.objects.exclude(name__in=data).delete()
+        for position, name in enumerate(data):
+            model.objects.update_or_create(name=name, defaults={"position": position})
+
+
+def _replace_descriptions(model, data) -> None:
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and len(v) <= 200
+        for k, v in data.items()
+    ):
+        raise InvalidDefinition("must map names to descriptions (strings)")
+    unknown = sorted(set(data) - set(model.objects.values_list("name", flat=True)))
+    if unknown:
+        raise InvalidDefinition(f"unknown names: {', '.join(unknown)}")
+    with transaction.atomic():
+        for name, description in data.items():
+            model.objects.filter(name=name).update(description=description)

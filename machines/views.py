@@ -1,9 +1,14 @@
-from django.db import transaction
 from rest_framework import exceptions, serializers
 from rest_framework.permissions import AllowAny, IsAuthenticatedOrReadOnly
 from rest_framework.response import Response
 
-from machines.definitions import CATALOGUE, DESCRIBED, definitions
+from machines.definitions import (
+    CATALOGUE,
+    DESCRIBED,
+    InvalidDefinition,
+    definitions,
+    replace_definition,
+)
 from panel.api import CorralView
 from panel.openapi import api_doc
 from privileges.levels import Level
@@ -50,43 +55,8 @@ class DefinitionDetail(CorralView):
         if definition not in CATALOGUE and definition not in DESCRIBED:
             raise exceptions.NotFound()
         data = self.validated(DefinitionSerializer)["data"]
-        if definition in DESCRIBED:
-            self.replace_descriptions(DESCRIBED[definition], data)
-        else:
-            self.replace_names(CATALOGUE[definition], data)
+        try:
+            replace_definition(definition, data)
+        except InvalidDefinition as invalid:
+            raise exceptions.ValidationError({"data": [invalid.message]}) from None
         return self.get(request, definition)
-
-    @staticmethod
-    def replace_names(model, data) -> None:
-        if not isinstance(data, list) or not all(
-            isinstance(n, str) and n.strip() and len(n) <= 64 for n in data
-        ):
-            raise exceptions.ValidationError(
-                {"data": ["must be a list of names (strings of 1 to 64 characters)"]}
-            )
-        if len(set(data)) != len(data):
-            raise exceptions.ValidationError({"data": ["names must be unique"]})
-        with transaction.atomic():
-            model.objects.exclude(name__in=data).delete()
-            for position, name in enumerate(data):
-                model.objects.update_or_create(
-                    name=name, defaults={"position": position}
-                )
-
-    @staticmethod
-    def replace_descriptions(model, data) -> None:
-        if not isinstance(data, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and len(v) <= 200
-            for k, v in data.items()
-        ):
-            raise exceptions.ValidationError(
-                {"data": ["must map names to descriptions (strings)"]}
-            )
-        unknown = sorted(set(data) - set(model.objects.values_list("name", flat=True)))
-        if unknown:
-            raise exceptions.ValidationError(
-                {"data": [f"unknown names: {', '.join(unknown)}"]}
-            )
-        with transaction.atomic():
-            for name, description in data.items():
-                model.objects.filter(name=name).update(description=description)

@@ -60,6 +60,7 @@ class Panel:
         self.user = request.user
         self.ctx = browser_context(request, request.user)
         self.policy = Policy(self.ctx)
+        request.corral_panel = self
 
     @property
     def address(self) -> str:
@@ -130,3 +131,18 @@ class Panel:
     def is_admin_of(self, obj, level: str) -> bool:
         """Conditions aside: whether the caller holds `level` on `obj`."""
         return self.policy.held_scope.level_on(obj) >= RANK[level]
+
+
+def cluster_nav(request) -> dict:
+    """Templates' `cluster_admin`: whether the panel's nav links the cluster
+    pages. Conditions aside (a YubiKey condition is asked for on the page);
+    evaluated only by templates that use it, from the request's `Panel`."""
+
+    def held() -> bool:
+        panel = getattr(request, "corral_panel", None)
+        return (
+            panel is not None
+            and panel.policy.held_scope.cluster >= RANK[Level.CLUSTER_ADMIN]
+        )
+
+    return {"cluster_admin": held}
