@@ -34,6 +34,9 @@ from privileges.serializers import privilege_queryset
 
 # Users --------------------------------------------------------------------
 
+# What only a password-proven sign-in may change on a user.
+KEY_PROOF_FIELDS = frozenset({"password", "require_second_factor", "approved"})
+
 
 class UserList(CorralView):
     permission_classes = [AllowAny]
@@ -93,11 +96,23 @@ class UserDetail(CorralView):
         )
         return Response(serializer(found).data)
 
+    def refuse_api_key(self, what: str) -> None:
+        # A leaked key must not take over its owner: no new password, no
+        # second factor switched off, no deleted user. It may still manage
+        # authorized_keys, as the BigV client's `add key` does with a key.
+        if self.policy.ctx.api_key is not None:
+            raise exceptions.PermissionDenied(
+                f"An API key cannot {what}; sign in with your password."
+            )
+
     @api_doc(request=UserUpdateSerializer, responses=UserDetailSerializer)
     def put(self, request, user):
         found = self.get_user(user)
         self.require_self_or_admin(found)
         changes = self.validated(UserUpdateSerializer)
+        guarded = sorted(KEY_PROOF_FIELDS & set(changes))
+        if guarded:
+            self.refuse_api_key(f"change {', '.join(guarded)}")
         if "approved" in changes:
             self.policy.require_cluster(Level.CLUSTER_ADMIN)
         actions.update_user(found, changes, actor=request.user, address=self.address)
@@ -107,6 +122,7 @@ class UserDetail(CorralView):
     def delete(self, request, user):
         found = self.get_user(user)
         self.require_self_or_admin(found)
+        self.refuse_api_key("delete a user")
         actions.delete_user(found, actor=request.user, address=self.address)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -1,0 +1,124 @@
+"""Attacks on users' identities: what a leaked API key, a teammate or a
+stranger can learn or change about a user, and how sign-up can be abused."""
+
+import pytest
+
+from accounts.models import User
+from groups.models import Group
+from tests.factories import (
+    PASSWORD,
+    Api,
+    as_user,
+    bearer_api_key,
+    grant,
+    make_account,
+    make_api_key,
+    make_user,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def default_group(account):
+    return Group.objects.get(account=account, name="default")
+
+
+@pytest.fixture
+def alice():
+    user = make_user("alice")
+    make_account("alpha", owner=user)
+    return user
+
+
+# A leaked API key cannot take its owner over ----------------------------------
+
+
+def test_it_refuses_an_api_key_changing_its_owners_password(alice):
+    _, secret = make_api_key(alice)
+
+    response = Api(bearer_api_key(secret)).put(
+        "/users/alice", {"password": "taken over by the key 123"}
+    )
+
+    assert response.status_code == 403
+    assert "password" in response.json()["detail"]
+    assert as_user(alice).get("/accounts").status_code == 200
+
+
+def test_it_refuses_an_api_key_turning_off_the_second_factor(alice):
+    User.objects.filter(pk=alice.pk).update(require_second_factor=True)
+    _, secret = make_api_key(alice)
+
+    response = Api(bearer_api_key(secret)).put(
+        "/users/alice", {"require_second_factor": False}
+    )
+
+    assert response.status_code == 403
+    assert "require_second_factor" in response.json()["detail"]
+    assert User.objects.get(pk=alice.pk).require_second_factor is True
+
+
+def test_it_refuses_an_api_key_deleting_its_owner(alice):
+    _, secret = make_api_key(alice)
+
+    response = Api(bearer_api_key(secret)).delete("/users/alice")
+
+    assert response.status_code == 403
+    assert User.objects.filter(pk=alice.pk).exists()
+
+
+def test_it_lets_an_api_key_read_its_owner_and_change_authorized_keys(alice):
+    from tests.factories import ssh_public_key
+
+    _, secret = make_api_key(alice)
+    key_api = Api(bearer_api_key(secret))
+    new_key = ssh_public_key("laptop")
+
+    assert key_api.get("/users/alice").json()["username"] == "alice"
+    response = key_api.put("/users/alice", {"authorized_keys": new_key})
+
+    assert response.status_code == 200, response.content
+    assert User.objects.get(pk=alice.pk).authorized_keys.strip() == new_key.strip()
+
+
+def test_it_refuses_an_api_key_with_its_owners_password_and_keys_together(alice):
+    from tests.factories import ssh_public_key
+
+    _, secret = make_api_key(alice)
+    change = {"authorized_keys": ssh_public_key(), "password": "another long one 1"}
+
+    response = Api(bearer_api_key(secret)).put("/users/alice", change)
+
+    assert response.status_code == 403
+    assert User.objects.get(pk=alice.pk).authorized_keys == alice.authorized_keys
+
+
+def test_it_keeps_api_keys_working_after_a_password_change(alice):
+    # Decided: an API key is a credential of its own, not derived from the
+    # password; it is revoked by deleting it.
+    key, secret = make_api_key(alice)
+    grant(alice, "account_admin", alice.privileges.get().account, api_key=key)
+
+    changed = as_user(alice).put("/users/alice", {"password": "brand new password 1"})
+
+    assert changed.status_code == 200
+    assert Api(bearer_api_key(secret)).get("/accounts/alpha").status_code == 200
+
+
+def test_it_ends_sessions_and_cached_credentials_after_a_password_change(alice):
+    from django.test import Client
+
+    token = Api().post("/session", {"username": "alice", "password": PASSWORD})
+    token = token.content.decode()
+    browser = Client()
+    browser.force_login(alice)
+    assert Api(f"Bearer {token}").get("/accounts").status_code == 200
+    json = {"HTTP_ACCEPT": "application/json"}
+    assert browser.get("/accounts", **json).status_code == 200
+
+    changed = as_user(alice).put("/users/alice", {"password": "brand new password 1"})
+
+    assert changed.status_code == 200
+    assert Api(f"Bearer {token}").get("/accounts").status_code == 401
+    assert browser.get("/accounts", **json).status_code in (401, 403)
+    assert as_user(alice).get("/accounts").status_code == 401
