@@ -11,6 +11,15 @@ from panel.validators import validate_username
 from privileges.serializers import PrivilegeSerializer
 
 
+class UserPublicSerializer(serializers.ModelSerializer):
+    """What teammates see of a user: a privilege in the same account is no
+    consent to share one's e-mail or SSH keys."""
+
+    class Meta:
+        model = User
+        fields = ["id", "username"]
+
+
 class UserSerializer(serializers.ModelSerializer):
     class Meta:
         model = User

@@ -18,6 +18,7 @@ from accounts.serializers import (
     ApiKeySerializer,
     SignupSerializer,
     UserDetailSerializer,
+    UserPublicSerializer,
     UserSerializer,
     UserUpdateSerializer,
 )
@@ -38,7 +39,16 @@ from privileges.serializers import privilege_queryset
 KEY_PROOF_FIELDS = frozenset({"password", "require_second_factor", "approved"})
 
 
-class UserList(CorralView):
+class UserProfileView(CorralView):
+    def profile(self, user: User, full):
+        """`full` for the user themselves and cluster admins; teammates see
+        only the id and the username."""
+        if user.pk == self.request.user.pk or self.policy.is_cluster_admin():
+            return full(user)
+        return UserPublicSerializer(user)
+
+
+class UserList(UserProfileView):
     permission_classes = [AllowAny]
 
     @api_doc(responses=UserSerializer(many=True))
@@ -46,7 +56,7 @@ class UserList(CorralView):
         if not request.user.is_authenticated:
             raise exceptions.NotAuthenticated()
         users = self.policy.users().order_by("id")
-        return Response(UserSerializer(users, many=True).data)
+        return Response([self.profile(u, UserSerializer).data for u in users])
 
     @api_doc(
         request=SignupSerializer,
@@ -76,7 +86,7 @@ class UserList(CorralView):
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
-class UserDetail(CorralView):
+class UserDetail(UserProfileView):
     def get_user(self, spec: str) -> User:
         return self.policy.find(lambda p: lookup(p.users(), spec, field="username"))
 
@@ -89,12 +99,7 @@ class UserDetail(CorralView):
     @api_doc(responses=UserDetailSerializer)
     def get(self, request, user):
         found = self.get_user(user)
-        serializer = (
-            UserDetailSerializer
-            if found.pk == request.user.pk or self.policy.is_cluster_admin()
-            else UserSerializer
-        )
-        return Response(serializer(found).data)
+        return Response(self.profile(found, UserDetailSerializer).data)
 
     def refuse_api_key(self, what: str) -> None:
         # A leaked key must not take over its owner: no new password, no

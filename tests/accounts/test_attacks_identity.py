@@ -122,3 +122,52 @@ def test_it_ends_sessions_and_cached_credentials_after_a_password_change(alice):
     assert Api(f"Bearer {token}").get("/accounts").status_code == 401
     assert browser.get("/accounts", **json).status_code in (401, 403)
     assert as_user(alice).get("/accounts").status_code == 401
+
+
+# Teammates see a username, not a profile -------------------------------------
+
+
+@pytest.fixture
+def stranger():
+    user = make_user("victim", authorized_keys="")
+    User.objects.filter(pk=user.pk).update(email="victim-private@example.org")
+    return user
+
+
+def test_it_shows_a_granted_stranger_only_by_id_and_username(alice, stranger):
+    alpha = alice.privileges.get().account
+    api = as_user(alice)
+    assert api.get("/users/victim").status_code == 404
+
+    granted = api.post(
+        "/users/victim/privileges",
+        {"level": "group_admin", "group_id": default_group(alpha).pk},
+    )
+    after = api.get("/users/victim")
+
+    assert granted.status_code == 201, granted.content
+    assert after.status_code == 200
+    assert after.json() == {"id": stranger.pk, "username": "victim"}
+
+
+def test_it_lists_teammates_without_their_email_or_keys(alice, stranger):
+    grant(stranger, "vm_console", default_group(alice.privileges.get().account))
+
+    listed = {u["username"]: u for u in as_user(alice).get("/users").json()}
+
+    assert listed["victim"] == {"id": stranger.pk, "username": "victim"}
+    assert listed["alice"]["email"] == alice.email
+    assert "authorized_keys" in listed["alice"]
+
+
+def test_it_shows_users_their_own_profile_and_cluster_admins_everyones(stranger):
+    root = make_user("root")
+    grant(root, "cluster_admin")
+
+    own = as_user(stranger).get("/users/victim").json()
+    seen_by_root = as_user(root).get("/users/victim").json()
+    listed = {u["username"]: u for u in as_user(root).get("/users").json()}
+
+    assert own["email"] == seen_by_root["email"] == "victim-private@example.org"
+    assert "require_second_factor" in seen_by_root
+    assert listed["victim"]["email"] == "victim-private@example.org"
