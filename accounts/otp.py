@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -134,18 +133,13 @@ def has_second_factor(user: User) -> bool:
 
 
 def second_factor_required(user: User) -> bool:
-    """Whether this user must present a second factor at every sign-in: they
-    asked for it, or an account they hold a privilege in demands it."""
-    if user.require_second_factor:
-        return True
-    from privileges.models import Privilege
+    """Whether this user asked for a second factor at every sign-in.
 
-    return Privilege.objects.filter(
-        Q(account__require_second_factor=True)
-        | Q(group__account__require_second_factor=True)
-        | Q(virtual_machine__group__account__require_second_factor=True),
-        user=user,
-    ).exists()
+    An account's demand for one is not a sign-in gate but a condition on its
+    privileges (see privileges.policy), so nobody can lock a user out by
+    granting them a privilege.
+    """
+    return user.require_second_factor
 
 
 # Enrolment ------------------------------------------------------------------
