@@ -125,17 +125,28 @@ class Policy:
 
     @cached_property
     def held(self) -> list[Privilege]:
-        """Every privilege this credential carries, conditions aside."""
+        """Every privilege this credential carries, conditions aside.
+
+        An API key's privileges count only as far as its owner's own reach:
+        a key never outlives its owner's removal from a team.
+        """
         if self.ctx is None:
             return []
-        privileges = self._user_privileges(api_key=self.ctx.api_key)
-        if self.user.is_superuser and self.ctx.api_key is None:
-            privileges.append(
+        own = self._user_privileges(api_key=None)
+        if self.user.is_superuser:
+            own.append(
                 Privilege(
                     user=self.user, level=Level.CLUSTER_SU, password_required=True
                 )
             )
-        return privileges
+        if self.ctx.api_key is None:
+            return own
+        owner = Scope.of(own)
+        return [
+            priv
+            for priv in self._user_privileges(api_key=self.ctx.api_key)
+            if owner.level_on(target_of(priv)) >= rank(priv.level)
+        ]
 
     def _user_privileges(self, api_key: ApiKey | None) -> list[Privilege]:
         qs = Privilege.objects.filter(user=self.user).select_related(

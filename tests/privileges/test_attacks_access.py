@@ -4,9 +4,15 @@ abusing grants to strangers, and API keys reaching further than their owner."""
 import pytest
 
 from groups.models import Group
+from privileges.models import Privilege
 from tests.factories import (
+    Api,
     as_user,
+    basic,
+    bearer_api_key,
+    grant,
     make_account,
+    make_api_key,
     make_user,
     make_vm,
 )
@@ -59,3 +65,69 @@ def test_it_does_not_lock_a_stranger_out_through_a_second_factor_demand(
     assert signed_in.json() == []
     assert inside.status_code == 403
     assert "a second factor at sign-in" in inside.json()["detail"]
+
+
+# API-key privileges never outlive the owner's own ----------------------------
+
+
+def test_it_drops_a_keys_privilege_when_its_owner_loses_theirs(tenants):
+    alice, _, alpha, _, _ = tenants
+    carol = make_user("carol")
+    own = grant(carol, "group_admin", default_group(alpha))
+    key, secret = make_api_key(carol)
+    given = Api(basic("carol")).post(
+        "/users/carol/privileges",
+        {
+            "level": "group_admin",
+            "group_id": default_group(alpha).pk,
+            "api_key_id": key.pk,
+        },
+    )
+    assert given.status_code == 201, given.content
+    key_api = Api(bearer_api_key(secret))
+    assert key_api.get("/accounts/alpha/groups/default").status_code == 200
+
+    assert as_user(alice).delete(f"/privileges/{own.pk}").status_code == 204
+
+    assert key_api.get("/accounts/alpha/groups/default").status_code == 404
+    assert key_api.get("/accounts").json() == []
+
+
+def test_it_caps_a_keys_privilege_at_its_owners_level(tenants):
+    alice, _, alpha, _, _ = tenants
+    key, secret = make_api_key(alice)
+    grant(alice, "account_admin", alpha, api_key=key)
+    Privilege.objects.filter(user=alice, account=alpha, api_key=None).update(
+        level="group_admin", account=None, group=default_group(alpha)
+    )
+    key_api = Api(bearer_api_key(secret))
+
+    assert key_api.get("/accounts/alpha").status_code == 404
+    assert (
+        key_api.put("/accounts/alpha", {"require_second_factor": True}).status_code
+        == 404
+    )
+
+
+def test_it_keeps_a_keys_privilege_covered_by_a_higher_one_of_its_owner(tenants):
+    alice, _, alpha, _, _ = tenants
+    key, secret = make_api_key(alice)
+    vm = make_vm(default_group(alpha), "web")
+    grant(alice, "vm_admin", vm, api_key=key)
+
+    response = Api(bearer_api_key(secret)).get(f"/virtual_machines/{vm.pk}")
+
+    assert response.status_code == 200
+
+
+def test_it_ignores_conditions_of_the_owners_privilege_for_the_key(tenants):
+    alice, _, alpha, _, _ = tenants
+    Privilege.objects.filter(user=alice, account=alpha).update(
+        ip_restrictions=["198.51.100.0/24"]
+    )
+    key, secret = make_api_key(alice)
+    grant(alice, "account_admin", alpha, api_key=key)
+
+    response = Api(bearer_api_key(secret)).get("/accounts/alpha")
+
+    assert response.status_code == 200
