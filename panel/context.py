@@ -22,16 +22,31 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 def client_address(request) -> str:
     """The client's address: the TCP peer, or the forwarded address when the
-    peer is a trusted proxy (walking X-Forwarded-For from the right)."""
-    peer = request.META.get("REMOTE_ADDR", "") or "0.0.0.0"  # noqa: S104
+    peer is a trusted proxy (walking X-Forwarded-For from the right).
+
+    IPv4 clients of a dual-stack listener (::ffff:a.b.c.d) count as their
+    IPv4 address, so IPv4 restrictions match them. Forwarded hops that are
+    not addresses are skipped: they cannot be checked against anything.
+    """
+    peer = _normalised(request.META.get("REMOTE_ADDR", "")) or "0.0.0.0"  # noqa: S104
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     if not forwarded or not _is_trusted(peer):
         return peer
-    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    hops = [hop for hop in map(_normalised, forwarded.split(",")) if hop]
     for hop in reversed(hops):
         if not _is_trusted(hop):
             return hop
     return hops[0] if hops else peer
+
+
+def _normalised(address: str) -> str | None:
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return None
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return str(ip)
 
 
 def _is_trusted(address: str) -> bool:

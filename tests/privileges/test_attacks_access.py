@@ -1,6 +1,8 @@
 """Attacks on access: reaching other tenants, raising one's own level,
 abusing grants to strangers, and API keys reaching further than their owner."""
 
+import ipaddress
+
 import pytest
 
 from groups.models import Group
@@ -129,5 +131,62 @@ def test_it_ignores_conditions_of_the_owners_privilege_for_the_key(tenants):
     grant(alice, "account_admin", alpha, api_key=key)
 
     response = Api(bearer_api_key(secret)).get("/accounts/alpha")
+
+    assert response.status_code == 200
+
+
+# Address conditions ------------------------------------------------------------
+
+
+def test_it_enforces_ip_restrictions_whatever_the_forwarding_headers(tenants, settings):
+    alice, _, alpha, _, _ = tenants
+    Privilege.objects.filter(user=alice, account=alpha).update(
+        ip_restrictions=["10.0.0.0/8"]
+    )
+    assert (
+        as_user(alice, REMOTE_ADDR="10.1.2.3").get("/accounts/alpha").status_code == 200
+    )
+    for extra in [
+        {"REMOTE_ADDR": "203.0.113.9", "HTTP_X_FORWARDED_FOR": "10.1.2.3"},
+        {"REMOTE_ADDR": "::ffff:203.0.113.9", "HTTP_X_FORWARDED_FOR": "10.1.2.3"},
+        {"REMOTE_ADDR": "203.0.113.9", "HTTP_X_FORWARDED_FOR": "10.1.2.3, 10.0.0.1"},
+        {"REMOTE_ADDR": "0a01:0203::"},
+    ]:
+        response = as_user(alice, **extra).get("/accounts/alpha")
+        assert response.status_code == 403, (extra, response.status_code)
+
+    # Through a trusted proxy, a spoofed left-most hop is ignored.
+    settings.TRUSTED_PROXIES = [ipaddress.ip_network("192.0.2.1/32")]
+    spoofed = as_user(
+        alice, REMOTE_ADDR="192.0.2.1", HTTP_X_FORWARDED_FOR="10.1.2.3, 203.0.113.9"
+    ).get("/accounts/alpha")
+    assert spoofed.status_code == 403
+
+
+def test_it_matches_an_ipv4_mapped_peer_against_ipv4_restrictions(tenants):
+    alice, _, alpha, _, _ = tenants
+    Privilege.objects.filter(user=alice, account=alpha).update(
+        ip_restrictions=["10.0.0.0/8"]
+    )
+
+    inside = as_user(alice, REMOTE_ADDR="::ffff:10.1.2.3").get("/accounts/alpha")
+    outside = as_user(alice, REMOTE_ADDR="::ffff:203.0.113.9").get("/accounts/alpha")
+
+    assert inside.status_code == 200
+    assert outside.status_code == 403
+
+
+def test_it_matches_an_ipv4_mapped_forwarded_hop_from_a_trusted_proxy(
+    tenants, settings
+):
+    alice, _, alpha, _, _ = tenants
+    Privilege.objects.filter(user=alice, account=alpha).update(
+        ip_restrictions=["10.0.0.0/8"]
+    )
+    settings.TRUSTED_PROXIES = [ipaddress.ip_network("192.0.2.1/32")]
+
+    response = as_user(
+        alice, REMOTE_ADDR="::ffff:192.0.2.1", HTTP_X_FORWARDED_FOR="::ffff:10.1.2.3"
+    ).get("/accounts/alpha")
 
     assert response.status_code == 200
