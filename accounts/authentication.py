@@ -104,7 +104,10 @@ class BearerAuthentication(authentication.BaseAuthentication):
             .first()
         )
         if session is None or session.is_expired() or not _may_sign_in(session.user):
-            raise exceptions.AuthenticationFailed("Invalid or expired session token.")
+            raise exceptions.AuthenticationFailed(
+                "Invalid or expired session token. API keys are sent as "
+                "`Bearer apikey.KEY`."
+            )
         verified_at = session.yubikey_verified_at
         otp = request.META.get(OTP_HEADER, "").strip()
         if otp and has_yubikey(session.user):

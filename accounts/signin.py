@@ -100,6 +100,10 @@ def verify_password(
     request, username: str, password: str, *, method: str
 ) -> tuple[User, bool]:
     """The user whose password this is, and whether it was hashed just now."""
+    if "\x00" in username:
+        # No username holds a NUL, and the database could not even store it
+        # in a failure record: plainly bad credentials.
+        raise SignInRefused(f"{BAD_CREDENTIALS}.", "bad_credentials")
     refuse_if_locked(request, username, method=method)
     user, fresh = _check_password(request, username, password)
     if user is None:

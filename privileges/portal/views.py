@@ -32,7 +32,7 @@ from accounts.authentication import browser_context
 from accounts.models import Account, ApiKey, User
 from groups.models import Group
 from machines.models import VirtualMachine
-from panel.api import ConditionUnmet, lookup
+from panel.api import ConditionUnmet, is_id, lookup
 from panel.context import client_address
 from panel.models import AuditEvent
 from privileges import actions
@@ -121,9 +121,7 @@ class Team:
         ).order_by("user__username", "api_key_id", "id")
 
     def get_privilege(self, spec: str) -> Privilege:
-        priv = (
-            self.privileges().filter(pk=int(spec)).first() if spec.isdigit() else None
-        )
+        priv = self.privileges().filter(pk=int(spec)).first() if is_id(spec) else None
         if priv is None:
             raise Http404
         return described(priv)
@@ -532,7 +530,7 @@ def _create_key(team: Team, form) -> tuple[ApiKey | None, str | None]:
 @team_page
 @require_http_methods(["GET", "POST"])
 def api_key_delete(request, team: Team, key: str):
-    found = _own_keys(team).filter(pk=int(key)).first() if key.isdigit() else None
+    found = _own_keys(team).filter(pk=int(key)).first() if is_id(key) else None
     if found is None:
         raise Http404
     if request.method == "POST" and request.POST.get("confirm") == "yes":
