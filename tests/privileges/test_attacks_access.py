@@ -190,3 +190,50 @@ def test_it_matches_an_ipv4_mapped_forwarded_hop_from_a_trusted_proxy(
     ).get("/accounts/alpha")
 
     assert response.status_code == 200
+
+
+# Grants to other users' API keys ---------------------------------------------
+
+
+def test_it_refuses_privileges_for_a_strangers_api_key_like_a_missing_one(
+    mallory_and_victim,
+):
+    mallory, victim, evil = mallory_and_victim
+    key, _ = make_api_key(victim, label="victimkey")
+    api = as_user(mallory)
+
+    def attach(api_key_id):
+        vm = make_vm(default_group(evil))
+        return api.post(
+            "/users/victim/privileges",
+            {
+                "level": "vm_console",
+                "virtual_machine_id": vm.pk,
+                "api_key_id": api_key_id,
+            },
+        )
+
+    existing, missing = attach(key.pk), attach(key.pk + 1000)
+
+    assert existing.status_code == missing.status_code == 400
+    assert (
+        existing.json()
+        == missing.json()
+        == {"api_key_id": ["no such API key of yours"]}
+    )
+    assert not Privilege.objects.filter(api_key=key).exists()
+
+
+def test_it_lets_a_cluster_admin_give_a_users_key_a_privilege(tenants):
+    _, bob, _, bravo, _ = tenants
+    root = make_user("root")
+    grant(root, "cluster_admin")
+    key, _ = make_api_key(bob)
+
+    response = as_user(root).post(
+        "/users/bob/privileges",
+        {"level": "account_admin", "account_id": bravo.pk, "api_key_id": key.pk},
+    )
+
+    assert response.status_code == 201, response.content
+    assert Privilege.objects.filter(api_key=key).count() == 1
