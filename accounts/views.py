@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Prefetch
 from rest_framework import exceptions, status
@@ -70,13 +69,15 @@ class UserList(UserProfileView):
             # Creating a user for someone else is a cluster admin's job; anyone
             # else could bypass closed sign-up or its approval step.
             self.policy.require_cluster(Level.CLUSTER_ADMIN)
-        elif settings.CORRAL_SIGNUP == "closed":
-            raise exceptions.PermissionDenied("Sign-up is closed on this panel.")
+        try:
+            approved = actions.new_user_approved(by_cluster_admin=admin)
+        except actions.SignUpClosed as closed:
+            raise exceptions.PermissionDenied(str(closed)) from None
         data = self.validated(SignupSerializer)
         try:
             user = actions.create_user(
                 **data,
-                approved=admin or settings.CORRAL_SIGNUP != "approval",
+                approved=approved,
                 actor=request.user if request.user.is_authenticated else None,
                 address=self.address,
             )

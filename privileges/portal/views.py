@@ -414,25 +414,40 @@ def revoke(request, team: Team, privilege: str):
 @team_page
 @require_http_methods(["GET", "POST"])
 def create_user(request, team: Team):
+    # The same sign-up rule as POST /users: a team admin cannot mint users
+    # where sign-up is closed, nor approved ones where it needs approval.
+    try:
+        approved = account_actions.new_user_approved(
+            by_cluster_admin=team.policy.is_cluster_admin()
+        )
+    except account_actions.SignUpClosed:
+        return page(
+            request,
+            "privileges/portal/create_user.html",
+            "privileges/portal/_create_user_closed.html",
+            {"team": team},
+            403 if request.method == "POST" else 200,
+        )
     form = forms.CreateUserForm(request.POST or None, **team.form_kwargs())
     if request.method == "POST" and form.is_valid():
-        user = _create_user(team, form)
+        user = _create_user(team, form, approved=approved)
         if user is not None:
+            waiting = "" if approved else " (waiting for a cluster admin's approval)"
             return done(
                 request,
                 team.url(),
-                f"Created {user.username} with {form.cleaned_data['level']}.",
+                f"Created {user.username} with {form.cleaned_data['level']}{waiting}.",
             )
     return page(
         request,
         "privileges/portal/create_user.html",
         "privileges/portal/_create_user_form.html",
-        {"team": team, "form": form},
+        {"team": team, "form": form, "approved": approved},
         400 if form.errors else 200,
     )
 
 
-def _create_user(team: Team, form) -> User | None:
+def _create_user(team: Team, form, *, approved: bool) -> User | None:
     data = form.validated
     # Checked with an unsaved user first, so a refused grant creates nobody.
     fields = _resolved(team, User(username=data["username"]), form.grant_data(), form)
@@ -444,6 +459,7 @@ def _create_user(team: Team, form) -> User | None:
                 username=data["username"],
                 email=data["email"],
                 password=data["password"],
+                approved=approved,
                 actor=team.user,
                 address=team.address,
             )

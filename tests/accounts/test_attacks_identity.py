@@ -9,6 +9,7 @@ from tests.factories import (
     PASSWORD,
     Api,
     as_user,
+    basic,
     bearer_api_key,
     grant,
     make_account,
@@ -171,3 +172,87 @@ def test_it_shows_users_their_own_profile_and_cluster_admins_everyones(stranger)
     assert own["email"] == seen_by_root["email"] == "victim-private@example.org"
     assert "require_second_factor" in seen_by_root
     assert listed["victim"]["email"] == "victim-private@example.org"
+
+
+# Sign-up rules hold at every door --------------------------------------------
+
+
+def new_user(username: str) -> dict:
+    return {
+        "username": username,
+        "email": f"{username}@example.org",
+        "password": "long enough password",
+    }
+
+
+def test_it_follows_the_sign_up_mode_on_post_users(alice, settings):
+    settings.CORRAL_SIGNUP = "closed"
+    closed = Api().post("/users", new_user("newbie"))
+    settings.CORRAL_SIGNUP = "approval"
+    waiting = Api().post("/users", new_user("newbie"))
+
+    assert closed.status_code == 403
+    assert waiting.status_code == 201
+    assert (
+        Api(basic("newbie", "long enough password")).get("/accounts").status_code == 403
+    )
+    session = Api().post(
+        "/session", {"username": "newbie", "password": "long enough password"}
+    )
+    assert session.status_code == 403
+    # A signed-in non-admin cannot create users at all through the API.
+    assert as_user(alice).post("/users", new_user("sock")).status_code == 403
+
+
+def portal_create(user, account: str, username: str):
+    from django.test import Client
+
+    browser = Client()
+    browser.force_login(user)
+    group = Group.objects.get(account__name=account, name="default")
+    form = {**new_user(username), "level": "group_admin", "target": f"group:{group.pk}"}
+    return browser, browser.post(f"/panel/team/{account}/users/new", form)
+
+
+def test_it_refuses_the_team_portal_creating_users_when_sign_up_is_closed(
+    alice, settings
+):
+    settings.CORRAL_SIGNUP = "closed"
+    mallory = make_user("mallory")
+    assert (
+        as_user(mallory).post("/accounts", {"name": "sockpuppets"}).status_code == 201
+    )
+
+    browser, response = portal_create(mallory, "sockpuppets", "sock1")
+    page = browser.get("/panel/team/sockpuppets/users/new").content.decode()
+
+    assert response.status_code == 403
+    assert not User.objects.filter(username__startswith="sock").exists()
+    assert "Sign-up is closed" in page
+    assert 'name="password"' not in page
+
+
+def test_it_lets_a_cluster_admin_create_users_in_the_portal_when_closed(settings):
+    settings.CORRAL_SIGNUP = "closed"
+    root = make_user("root")
+    make_account("ops", owner=root)
+    grant(root, "cluster_admin")
+
+    _, response = portal_create(root, "ops", "newhire")
+
+    assert response.status_code == 302
+    assert User.objects.get(username="newhire").approved is True
+
+
+def test_it_creates_unapproved_users_in_the_portal_when_sign_up_needs_approval(
+    alice, settings
+):
+    settings.CORRAL_SIGNUP = "approval"
+
+    _, response = portal_create(alice, "alpha", "newbie")
+
+    assert response.status_code == 302
+    assert User.objects.get(username="newbie").approved is False
+    assert (
+        Api(basic("newbie", "long enough password")).get("/accounts").status_code == 403
+    )
