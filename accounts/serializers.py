@@ -64,7 +64,8 @@ class SignupSerializer(serializers.Serializer):
             validate_username(value)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.messages) from None
-        if User.objects.filter(username=value).exists():
+        # `Alice` beside `alice` would pass for her in lists and prompts.
+        if User.objects.filter(username__iexact=value).exists():
             raise serializers.ValidationError("is already taken")
         return value
 

@@ -256,3 +256,45 @@ def test_it_creates_unapproved_users_in_the_portal_when_sign_up_needs_approval(
     assert (
         Api(basic("newbie", "long enough password")).get("/accounts").status_code == 403
     )
+
+
+# Usernames are unique whatever their case -------------------------------------
+
+
+def test_it_refuses_signing_up_a_case_variant_of_a_taken_username(alice):
+    response = Api().post("/users", new_user("Alice"))
+
+    assert response.status_code == 400
+    assert response.json() == {"username": ["is already taken"]}
+    assert User.objects.filter(username__iexact="alice").count() == 1
+
+
+def test_the_database_refuses_a_case_variant_username_too(alice):
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        User.objects.create(username="ALICE", email="x@example.org")
+
+
+def test_it_signs_in_by_the_exact_username_only(alice):
+    exact = Api(basic("alice")).get("/accounts")
+    other_case = Api(basic("Alice")).get("/accounts")
+
+    assert exact.status_code == 200
+    assert other_case.status_code == 401
+
+
+def test_it_refuses_a_case_variant_username_in_the_team_portal(alice):
+    _, response = portal_create(alice, "alpha", "ALICE")
+
+    assert response.status_code == 400
+    assert "is already taken" in response.content.decode()
+    assert User.objects.filter(username__iexact="alice").count() == 1
+
+
+def test_it_refuses_look_alike_and_spaced_usernames(alice):
+    for bad in ["alice\u0430", "al ice", "alice\n", "\u0430lice"]:
+        response = Api().post("/users", new_user(bad))
+
+        assert response.status_code == 400, bad
+        assert not User.objects.filter(username=bad).exists()
