@@ -2,8 +2,9 @@
 stranger can learn or change about a user, and how sign-up can be abused."""
 
 import pytest
+from django.test import Client
 
-from accounts.models import User
+from accounts.models import ApiKey, User
 from groups.models import Group
 from tests.factories import (
     PASSWORD,
@@ -29,6 +30,19 @@ def alice():
     user = make_user("alice")
     make_account("alpha", owner=user)
     return user
+
+
+@pytest.fixture
+def tenants(alice):
+    """alice admins account `alpha`, bob admins account `bravo`."""
+    bob = make_user("bob")
+    return alice, bob, alice.privileges.get().account, make_account("bravo", bob)
+
+
+def session_token(user) -> str:
+    response = Api().post("/session", {"username": user.username, "password": PASSWORD})
+    assert response.status_code == 200, response.content
+    return response.content.decode()
 
 
 # A leaked API key cannot take its owner over ----------------------------------
@@ -298,3 +312,69 @@ def test_it_refuses_look_alike_and_spaced_usernames(alice):
 
         assert response.status_code == 400, bad
         assert not User.objects.filter(username=bad).exists()
+
+
+# Held ground: attacks the panel resists -----------------------------------------
+
+
+def test_it_lets_only_cluster_admins_impersonate_and_never_upwards(tenants):
+    alice = tenants[0]
+    token = session_token(alice)
+    r = Api().post(f"/session/{token}", {"username": "bob"})
+    assert r.status_code == 403
+    admin = make_user("root1")
+    grant(admin, "cluster_admin")
+    make_user("root2", is_superuser=True)
+    t2 = session_token(admin)
+    assert Api().post(f"/session/{t2}", {"username": "root2"}).status_code == 403
+
+
+def test_it_locks_out_every_door_after_repeated_failures(tenants, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    alice = tenants[0]
+    as_user(alice, REMOTE_ADDR="198.51.100.7").get("/accounts")  # warms the cache
+    for i, name in enumerate(["alice", "Alice", "ALICE", "bob"]):
+        Api(
+            basic(name, "wrong"),
+            REMOTE_ADDR="198.51.100.7",
+            HTTP_X_FORWARDED_FOR=f"10.0.0.{i}",
+        ).get("/accounts")
+    r = as_user(alice, REMOTE_ADDR="198.51.100.7").get("/accounts")  # cached creds
+    assert r.status_code == 403 and "Bad login credentials" not in r.content.decode()
+    r = Api(REMOTE_ADDR="198.51.100.7").post(
+        "/session", {"username": "alice", "password": PASSWORD}
+    )
+    assert r.status_code == 403 and "Bad login credentials" not in r.content.decode()
+    c = Client(REMOTE_ADDR="198.51.100.7")
+    r = c.post("/panel/login", {"username": "alice", "password": PASSWORD})
+    assert r.status_code == 403
+    # Elsewhere alice is fine.
+    assert (
+        as_user(alice, REMOTE_ADDR="198.51.100.8").get("/accounts").status_code == 200
+    )
+
+
+def test_it_refuses_an_api_key_minting_or_deleting_keys(tenants):
+    alice = tenants[0]
+    key, secret = make_api_key(alice)
+    api = Api(bearer_api_key(secret))
+    assert api.post("/api_keys", {"label": "x"}).status_code == 403
+    assert api.delete(f"/api_keys/{key.pk}").status_code == 403
+
+
+def test_it_refuses_expired_keys_and_keys_of_inactive_or_unapproved_users(tenants):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    alice, bob = tenants[0], tenants[1]
+    _, expired = make_api_key(alice, expires_at=timezone.now() + timedelta(seconds=1))
+    ApiKey.objects.filter(user=alice).update(
+        expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    assert Api(bearer_api_key(expired)).get("/accounts").status_code == 401
+    _, s2 = make_api_key(bob)
+    User.objects.filter(pk=bob.pk).update(is_active=False)
+    assert Api(bearer_api_key(s2)).get("/accounts").status_code == 401
+    User.objects.filter(pk=bob.pk).update(is_active=True, approved=False)
+    assert Api(bearer_api_key(s2)).get("/accounts").status_code == 401
