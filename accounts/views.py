@@ -50,7 +50,11 @@ class UserProfileView(CorralView):
 class UserList(UserProfileView):
     permission_classes = [AllowAny]
 
-    @api_doc(responses=UserSerializer(many=True))
+    @api_doc(
+        responses=UserSerializer(many=True),
+        description="Yourself and the members of what you administer; only "
+        "you and cluster admins see e-mail and authorized_keys.",
+    )
     def get(self, request):
         if not request.user.is_authenticated:
             raise exceptions.NotAuthenticated()
@@ -97,7 +101,11 @@ class UserDetail(UserProfileView):
         if user.pk != self.request.user.pk:
             self.policy.require_cluster(Level.CLUSTER_ADMIN)
 
-    @api_doc(responses=UserDetailSerializer)
+    @api_doc(
+        responses=UserDetailSerializer,
+        description="Teammates see only `id` and `username`; the user and "
+        "cluster admins see everything.",
+    )
     def get(self, request, user):
         found = self.get_user(user)
         return Response(self.profile(found, UserDetailSerializer).data)
