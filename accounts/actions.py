@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -26,6 +27,22 @@ class NameTaken(Exception):
     def __init__(self, field: str):
         super().__init__(field)
         self.field = field
+
+
+class SignUpClosed(Exception):
+    """Only cluster administrators may create users on this panel."""
+
+
+def new_user_approved(*, by_cluster_admin: bool) -> bool:
+    """Whether a user created now starts approved, by CORRAL_SIGNUP: `open`,
+    yes; `approval`, not until a cluster admin approves; `closed`, nobody but a
+    cluster admin may create users (SignUpClosed). Every way of creating users
+    (sign-up, the API, the team portal) asks here."""
+    if by_cluster_admin:
+        return True
+    if settings.CORRAL_SIGNUP == "closed":
+        raise SignUpClosed("Sign-up is closed on this panel.")
+    return settings.CORRAL_SIGNUP != "approval"
 
 
 def set_user_password(user: User, password: str) -> None:

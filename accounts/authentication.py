@@ -60,7 +60,6 @@ class BasicOtpAuthentication(authentication.BaseAuthentication):
             password_verified=True,
             yubikey_verified_at=result.yubikey_verified_at,
             factors=result.factors,
-            privileges=result.privileges,
         )
         return result.user, ctx
 
@@ -105,7 +104,10 @@ class BearerAuthentication(authentication.BaseAuthentication):
             .first()
         )
         if session is None or session.is_expired() or not _may_sign_in(session.user):
-            raise exceptions.AuthenticationFailed("Invalid or expired session token.")
+            raise exceptions.AuthenticationFailed(
+                "Invalid or expired session token. API keys are sent as "
+                "`Bearer apikey.KEY`."
+            )
         verified_at = session.yubikey_verified_at
         otp = request.META.get(OTP_HEADER, "").strip()
         if otp and has_yubikey(session.user):

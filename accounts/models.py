@@ -6,6 +6,7 @@ from urllib.request import urlopen
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 from otp_yubikey.models import RemoteYubikeyDevice, YubikeyDevice
 from yubiotp.client import YubiResponse
@@ -41,6 +42,15 @@ class User(AbstractUser):
     )
 
     REQUIRED_FIELDS = ["email"]
+
+    class Meta(AbstractUser.Meta):
+        constraints = [
+            # Unique whatever the case, so `Alice` cannot pose as `alice`;
+            # sign-in still matches the name exactly.
+            models.UniqueConstraint(
+                Lower("username"), name="accounts_user_username_ci_unique"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.username

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -133,24 +132,14 @@ def has_second_factor(user: User) -> bool:
     )
 
 
-def second_factor_required(user: User, privileges=None) -> bool:
-    """Whether this user must present a second factor at every sign-in.
+def second_factor_required(user: User) -> bool:
+    """Whether this user asked for a second factor at every sign-in.
 
-    `privileges`, as `privileges.models.privileges_of` loads them, answers
-    without a query.
+    An account's demand for one is not a sign-in gate but a condition on its
+    privileges (see privileges.policy), so nobody can lock a user out by
+    granting them a privilege.
     """
-    if user.require_second_factor:
-        return True
-    if privileges is not None:
-        return any(priv.second_factor_demanded for priv in privileges)
-    from privileges.models import Privilege
-
-    return Privilege.objects.filter(
-        Q(account__require_second_factor=True)
-        | Q(group__account__require_second_factor=True)
-        | Q(virtual_machine__group__account__require_second_factor=True),
-        user=user,
-    ).exists()
+    return user.require_second_factor
 
 
 # Enrolment ------------------------------------------------------------------

@@ -11,6 +11,15 @@ from panel.validators import validate_username
 from privileges.serializers import PrivilegeSerializer
 
 
+class UserPublicSerializer(serializers.ModelSerializer):
+    """What teammates see of a user: a privilege in the same account is no
+    consent to share one's e-mail or SSH keys."""
+
+    class Meta:
+        model = User
+        fields = ["id", "username"]
+
+
 class UserSerializer(serializers.ModelSerializer):
     class Meta:
         model = User
@@ -55,7 +64,8 @@ class SignupSerializer(serializers.Serializer):
             validate_username(value)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.messages) from None
-        if User.objects.filter(username=value).exists():
+        # `Alice` beside `alice` would pass for her in lists and prompts.
+        if User.objects.filter(username__iexact=value).exists():
             raise serializers.ValidationError("is already taken")
         return value
 

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts import actions, signin
 from accounts.models import SessionToken, User, hash_secret
+from panel.api import is_id
 from panel.context import AuthContext, client_address
 from privileges.policy import CLUSTER_ADMIN, Policy
 
@@ -30,7 +31,8 @@ def _params(request) -> dict | None:
     if request.content_type == "application/json":
         try:
             data = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # RecursionError: nested too deeply for the decoder.
             return None
         return data if isinstance(data, dict) else None
     return request.POST.dict()
@@ -48,7 +50,7 @@ def _string(data: dict, key: str) -> str | None:
 def _validity(raw: str) -> int | None:
     if raw == "":
         return DEFAULT_VALIDITY
-    if not raw.isdigit() or int(raw) < 1:
+    if not is_id(raw) or int(raw) < 1:
         return None
     return min(int(raw), settings.CORRAL_SESSION_VALIDITY_MAX)
 

@@ -38,7 +38,6 @@ from accounts.otp import (
 from panel import audit
 from panel.context import client_address
 from panel.models import AuditEvent
-from privileges.models import Privilege, privileges_of
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +65,6 @@ class SignInResult:
     user: User
     factors: list[str] = field(default_factory=lambda: ["password"])
     yubikey_verified_at: datetime | None = None
-    # Every privilege of the user, loaded once for the second-factor check and
-    # handed on to the request's authorization policy.
-    privileges: list[Privilege] = field(default_factory=list)
 
 
 def sign_in(
@@ -90,7 +86,7 @@ def sign_in(
     result = _verify_factors(
         request, user, otp=otp, second_factor=second_factor, method=method
     )
-    if "2fa" not in result.factors and second_factor_required(user, result.privileges):
+    if "2fa" not in result.factors and second_factor_required(user):
         raise SignInRefused(
             f"{MISSING_2FA}: this sign-in needs a second factor.", "missing_2fa"
         )
@@ -104,6 +100,10 @@ def verify_password(
     request, username: str, password: str, *, method: str
 ) -> tuple[User, bool]:
     """The user whose password this is, and whether it was hashed just now."""
+    if "\x00" in username:
+        # No username holds a NUL, and the database could not even store it
+        # in a failure record: plainly bad credentials.
+        raise SignInRefused(f"{BAD_CREDENTIALS}.", "bad_credentials")
     refuse_if_locked(request, username, method=method)
     user, fresh = _check_password(request, username, password)
     if user is None:
@@ -133,7 +133,7 @@ def _verify_factors(
 ) -> SignInResult:
     # A rejected code counts as a failure, so nobody can guess codes for a
     # password they know without being locked out.
-    result = SignInResult(user=user, privileges=privileges_of(user))
+    result = SignInResult(user=user)
     try:
         _second_factors(result, otp, second_factor, strict=method != "basic")
     except OtpRejected as exc:

@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Prefetch
 from rest_framework import exceptions, status
@@ -18,6 +17,7 @@ from accounts.serializers import (
     ApiKeySerializer,
     SignupSerializer,
     UserDetailSerializer,
+    UserPublicSerializer,
     UserSerializer,
     UserUpdateSerializer,
 )
@@ -35,16 +35,32 @@ from privileges.serializers import privilege_queryset
 
 # Users --------------------------------------------------------------------
 
+# What only a password-proven sign-in may change on a user.
+KEY_PROOF_FIELDS = frozenset({"password", "require_second_factor", "approved"})
 
-class UserList(CorralView):
+
+class UserProfileView(CorralView):
+    def profile(self, user: User, full):
+        """`full` for the user themselves and cluster admins; teammates see
+        only the id and the username."""
+        if user.pk == self.request.user.pk or self.policy.is_cluster_admin():
+            return full(user)
+        return UserPublicSerializer(user)
+
+
+class UserList(UserProfileView):
     permission_classes = [AllowAny]
 
-    @api_doc(responses=UserSerializer(many=True))
+    @api_doc(
+        responses=UserSerializer(many=True),
+        description="Yourself and the members of what you administer; only "
+        "you and cluster admins see e-mail and authorized_keys.",
+    )
     def get(self, request):
         if not request.user.is_authenticated:
             raise exceptions.NotAuthenticated()
         users = self.policy.users().order_by("id")
-        return Response(UserSerializer(users, many=True).data)
+        return Response([self.profile(u, UserSerializer).data for u in users])
 
     @api_doc(
         request=SignupSerializer,
@@ -58,13 +74,15 @@ class UserList(CorralView):
             # Creating a user for someone else is a cluster admin's job; anyone
             # else could bypass closed sign-up or its approval step.
             self.policy.require_cluster(Level.CLUSTER_ADMIN)
-        elif settings.CORRAL_SIGNUP == "closed":
-            raise exceptions.PermissionDenied("Sign-up is closed on this panel.")
+        try:
+            approved = actions.new_user_approved(by_cluster_admin=admin)
+        except actions.SignUpClosed as closed:
+            raise exceptions.PermissionDenied(str(closed)) from None
         data = self.validated(SignupSerializer)
         try:
             user = actions.create_user(
                 **data,
-                approved=admin or settings.CORRAL_SIGNUP != "approval",
+                approved=approved,
                 actor=request.user if request.user.is_authenticated else None,
                 address=self.address,
             )
@@ -74,7 +92,7 @@ class UserList(CorralView):
         return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
-class UserDetail(CorralView):
+class UserDetail(UserProfileView):
     def get_user(self, spec: str) -> User:
         return self.policy.find(lambda p: lookup(p.users(), spec, field="username"))
 
@@ -84,21 +102,32 @@ class UserDetail(CorralView):
         if user.pk != self.request.user.pk:
             self.policy.require_cluster(Level.CLUSTER_ADMIN)
 
-    @api_doc(responses=UserDetailSerializer)
+    @api_doc(
+        responses=UserDetailSerializer,
+        description="Teammates see only `id` and `username`; the user and "
+        "cluster admins see everything.",
+    )
     def get(self, request, user):
         found = self.get_user(user)
-        serializer = (
-            UserDetailSerializer
-            if found.pk == request.user.pk or self.policy.is_cluster_admin()
-            else UserSerializer
-        )
-        return Response(serializer(found).data)
+        return Response(self.profile(found, UserDetailSerializer).data)
+
+    def refuse_api_key(self, what: str) -> None:
+        # A leaked key must not take over its owner: no new password, no
+        # second factor switched off, no deleted user. It may still manage
+        # authorized_keys, as the BigV client's `add key` does with a key.
+        if self.policy.ctx.api_key is not None:
+            raise exceptions.PermissionDenied(
+                f"An API key cannot {what}; sign in with your password."
+            )
 
     @api_doc(request=UserUpdateSerializer, responses=UserDetailSerializer)
     def put(self, request, user):
         found = self.get_user(user)
         self.require_self_or_admin(found)
         changes = self.validated(UserUpdateSerializer)
+        guarded = sorted(KEY_PROOF_FIELDS & set(changes))
+        if guarded:
+            self.refuse_api_key(f"change {', '.join(guarded)}")
         if "approved" in changes:
             self.policy.require_cluster(Level.CLUSTER_ADMIN)
         actions.update_user(found, changes, actor=request.user, address=self.address)
@@ -108,6 +137,7 @@ class UserDetail(CorralView):
     def delete(self, request, user):
         found = self.get_user(user)
         self.require_self_or_admin(found)
+        self.refuse_api_key("delete a user")
         actions.delete_user(found, actor=request.user, address=self.address)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -12,7 +12,7 @@ from groups.serializers import (
     GroupWriteSerializer,
 )
 from machines.serializers import visible_vms_prefetch
-from panel.api import CorralView, is_overview, lookup, query_flag
+from panel.api import CorralView, is_id, is_overview, lookup, query_flag
 from panel.openapi import OVERVIEW, api_doc
 from privileges.levels import Level
 from privileges.policy import CLUSTER_ADMIN, Policy
@@ -152,7 +152,7 @@ class GroupList(CorralView):
 class GroupDetail(CorralView):
     @api_doc(responses=GroupOverviewSerializer, parameters=OVERVIEW)
     def get(self, request, group):
-        if not group.isdigit():
+        if not is_id(group):
             raise exceptions.NotFound()
         found = Group.objects.filter(pk=int(group)).select_related("account").first()
         if found is None:

@@ -25,7 +25,7 @@ from machines.serializers import (
     vm_queryset,
 )
 from machines.vm_views import MachineView
-from panel.api import lookup
+from panel.api import is_id, lookup
 from panel.openapi import ERRORS, api_doc
 from privileges.levels import Level
 
@@ -390,7 +390,7 @@ class IpRangeList(AdminView):
 class IpRangeDetail(AdminView):
     @api_doc(responses=IpRangeSerializer, parameters=[spec_parameter("An id.")])
     def get(self, request, spec):
-        found = IpRange.objects.filter(pk=int(spec)).first() if spec.isdigit() else None
+        found = IpRange.objects.filter(pk=int(spec)).first() if is_id(spec) else None
         if found is None:
             raise exceptions.NotFound()
         return Response(IpRangeSerializer(found).data)
@@ -409,7 +409,7 @@ class VlanDetail(AdminView):
 
     @api_doc(responses=VlanSerializer, parameters=[spec_parameter("A VLAN number.")])
     def get(self, request, spec):
-        found = Vlan.objects.filter(num=int(spec)).first() if spec.isdigit() else None
+        found = Vlan.objects.filter(num=int(spec)).first() if is_id(spec) else None
         if found is None:
             raise exceptions.NotFound()
         return Response(VlanSerializer(found).data)
@@ -421,7 +421,7 @@ class VlanDetail(AdminView):
         "machines' network interfaces use it.",
     )
     def delete(self, request, spec):
-        found = Vlan.objects.filter(pk=int(spec)).first() if spec.isdigit() else None
+        found = Vlan.objects.filter(pk=int(spec)).first() if is_id(spec) else None
         if found is None:
             raise exceptions.NotFound()
         try:

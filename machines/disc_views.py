@@ -28,7 +28,7 @@ from machines.serializers import (
     with_operation,
 )
 from machines.vm_views import ACCEPTED, MachineView
-from panel.api import lookup, query_flag
+from panel.api import is_id, lookup, query_flag
 from panel.openapi import api_doc
 from privileges.levels import Level
 
@@ -40,7 +40,7 @@ class DiscView(MachineView):
     def disc(self) -> Disc:
         if "disc_id" in self.kwargs:
             spec = self.kwargs["disc_id"]
-            disc = Disc.objects.filter(pk=int(spec)).first() if spec.isdigit() else None
+            disc = Disc.objects.filter(pk=int(spec)).first() if is_id(spec) else None
             if disc is None:
                 raise exceptions.NotFound()
             self.kwargs["vm_id"] = str(disc.virtual_machine_id)
@@ -251,7 +251,7 @@ class BackupScheduleDetail(DiscView):
         spec = self.kwargs["schedule"]
         found = (
             BackupSchedule.objects.filter(disc=disc, pk=int(spec)).first()
-            if spec.isdigit()
+            if is_id(spec)
             else None
         )
         if found is None:

@@ -16,6 +16,7 @@ from machines.serializers import (
     SwapIpsSerializer,
 )
 from machines.vm_views import MachineView
+from panel.api import is_id
 from panel.openapi import api_doc
 from privileges.levels import Level
 
@@ -33,7 +34,7 @@ class NicView(MachineView):
     def nic(self, vm) -> NetworkInterface:
         spec = self.kwargs["nic"]
         for nic in vm.network_interfaces.all():
-            if spec.isdigit() and nic.pk == int(spec):
+            if is_id(spec) and nic.pk == int(spec):
                 return nic
         raise exceptions.NotFound()
 

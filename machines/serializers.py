@@ -19,7 +19,7 @@ from machines.models import (
     StorageGrade,
     VirtualMachine,
 )
-from panel.api import check_dns_label
+from panel.api import check_dns_label, is_id
 
 MAX_DISC_SIZE = 2 * 1024 * 1024  # MiB: 2 TiB
 MAX_DISCS = 8
@@ -282,7 +282,7 @@ class StrictInt(serializers.IntegerField):
 
     def to_internal_value(self, data):
         is_int = isinstance(data, int) and not isinstance(data, bool)
-        if not is_int and not (isinstance(data, str) and data.isdigit()):
+        if not is_int and not (isinstance(data, str) and is_id(data)):
             self.fail("invalid")
         return super().to_internal_value(data)
 

@@ -31,7 +31,7 @@ from machines.serializers import (
     vm_queryset,
     with_operation,
 )
-from panel.api import CorralView, lookup, query_flag
+from panel.api import CorralView, is_id, lookup, query_flag
 from panel.openapi import api_doc
 from privileges.levels import Level
 from privileges.models import Privilege
@@ -48,9 +48,7 @@ def get_vm(policy: Policy, kwargs: dict, *, include_deleted: bool = True):
     if "vm_id" in kwargs:
         spec = kwargs["vm_id"]
         vm = (
-            VirtualMachine.objects.filter(pk=int(spec)).first()
-            if spec.isdigit()
-            else None
+            VirtualMachine.objects.filter(pk=int(spec)).first() if is_id(spec) else None
         )
     else:
         group = get_group(policy, kwargs["account"], kwargs["group"])
@@ -353,7 +351,7 @@ class OperationDetail(MachineView):
     def get(self, request, operation):
         op = (
             Operation.objects.select_related("head", "actor", "virtual_machine__group")
-            .filter(pk=int(operation) if operation.isdigit() else 0)
+            .filter(pk=int(operation) if is_id(operation) else 0)
             .first()
         )
         if op is None:

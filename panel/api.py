@@ -51,6 +51,12 @@ def bad_request(field: str, message: str) -> Response:
     return Response({field: [message]}, status=status.HTTP_400_BAD_REQUEST)
 
 
+def is_id(spec: str) -> bool:
+    """Whether a path segment is a numeric id: ASCII digits only, since
+    str.isdigit() also accepts characters such as '²' that int() refuses."""
+    return spec.isascii() and spec.isdecimal()
+
+
 def lookup(queryset, spec: str, field: str = "name"):
     """Find by numeric id or by name, as every BigV path segment allows.
 
@@ -59,7 +65,7 @@ def lookup(queryset, spec: str, field: str = "name"):
     spec = (spec or "").strip()
     if not spec:
         return None
-    if spec.isdigit():
+    if is_id(spec):
         return queryset.filter(pk=int(spec)).first()
     return queryset.filter(**{field: spec}).first()
 

@@ -16,23 +16,37 @@ from django.conf import settings
 
 if TYPE_CHECKING:
     from accounts.models import ApiKey, User
-    from privileges.models import Privilege
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def client_address(request) -> str:
     """The client's address: the TCP peer, or the forwarded address when the
-    peer is a trusted proxy (walking X-Forwarded-For from the right)."""
-    peer = request.META.get("REMOTE_ADDR", "") or "0.0.0.0"  # noqa: S104
+    peer is a trusted proxy (walking X-Forwarded-For from the right).
+
+    IPv4 clients of a dual-stack listener (::ffff:a.b.c.d) count as their
+    IPv4 address, so IPv4 restrictions match them. Forwarded hops that are
+    not addresses are skipped: they cannot be checked against anything.
+    """
+    peer = _normalised(request.META.get("REMOTE_ADDR", "")) or "0.0.0.0"  # noqa: S104
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     if not forwarded or not _is_trusted(peer):
         return peer
-    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    hops = [hop for hop in map(_normalised, forwarded.split(",")) if hop]
     for hop in reversed(hops):
         if not _is_trusted(hop):
             return hop
     return hops[0] if hops else peer
+
+
+def _normalised(address: str) -> str | None:
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return None
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return str(ip)
 
 
 def _is_trusted(address: str) -> bool:
@@ -52,9 +66,6 @@ class AuthContext:
     yubikey_verified_at: datetime | None = None
     api_key: ApiKey | None = None
     factors: list[str] = field(default_factory=list)
-    # Every privilege of the user, when signing in loaded them already (to
-    # check for a demanded second factor); the policy then needs no query.
-    privileges: list[Privilege] | None = None
 
     @classmethod
     def for_request(cls, request, user, method: str, **kwargs) -> AuthContext:

@@ -82,7 +82,8 @@ ERRORS = {
     403: OpenApiResponse(
         Error,
         description="Not allowed: read-only, suspended, or a privilege's "
-        "condition (YubiKey, address) unmet, which the message names.",
+        "condition (YubiKey, address, a second factor at sign-in) unmet, which the "
+        "message names.",
     ),
     404: OpenApiResponse(
         Error, description="No such object, or one the caller cannot see."

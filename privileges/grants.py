@@ -44,13 +44,23 @@ def resolve_grant(
             return {}, {key: ["no such target"]}
         fields[wanted] = target
     if data.get("api_key_id") is not None:
-        key = ApiKey.objects.filter(pk=data["api_key_id"], user=grantee).first()
+        key = grantable_api_key(policy, grantee, data["api_key_id"])
         if key is None:
-            return {}, {"api_key_id": ["no such API key of this user"]}
+            return {}, {"api_key_id": ["no such API key of yours"]}
         fields["api_key"] = key
         # API keys never prove a password; their privileges cannot ask for one.
         fields["password_required"] = False
     return fields, {}
+
+
+def grantable_api_key(policy: Policy, grantee: User | None, pk: int) -> ApiKey | None:
+    """The grantee's key `pk`, when the caller may give it privileges: only
+    its owner (and cluster admins) may. Anyone else gets None whether or not
+    the key exists, so grants cannot probe who owns which key."""
+    own = grantee is not None and grantee.pk == policy.user.pk
+    if not (own or policy.is_cluster_admin()):
+        return None
+    return ApiKey.objects.filter(pk=pk, user=grantee).first()
 
 
 def visible_target(policy: Policy, kind: str, pk: int):

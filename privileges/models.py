@@ -1,11 +1,8 @@
-import functools
 import ipaddress
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Exists, OuterRef
-from django.db.models.functions import Coalesce
 
 from privileges.levels import Level
 
@@ -78,29 +75,3 @@ class Privilege(models.Model):
         if self.ip_restrictions is None:
             return None
         return [ipaddress.ip_network(n, strict=False) for n in self.ip_restrictions]
-
-
-def privileges_of(user) -> list[Privilege]:
-    """Every privilege of `user`, their API keys' included, loaded as the
-    policy needs them, each marked with whether the account it sits in
-    demands a second factor at sign-in (`second_factor_demanded`)."""
-    return list(_with_second_factor_demand().filter(user=user))
-
-
-@functools.cache
-def _with_second_factor_demand():
-    """Built once per process: resolving the annotation costs more than
-    running the query, and filtering clones the queryset, leaving it as is."""
-    from accounts.models import Account
-
-    # The account is found through the rows the policy loads anyway: joining
-    # three more accounts instead triples PostgreSQL's planning time.
-    account_id = Coalesce(
-        OuterRef("account_id"),
-        OuterRef("group__account_id"),
-        OuterRef("virtual_machine__group__account_id"),
-    )
-    demanding = Account.objects.filter(pk=account_id, require_second_factor=True)
-    return Privilege.objects.select_related("group", "virtual_machine__group").annotate(
-        second_factor_demanded=Exists(demanding)
-    )

@@ -125,29 +125,36 @@ class Policy:
 
     @cached_property
     def held(self) -> list[Privilege]:
-        """Every privilege this credential carries, conditions aside."""
+        """Every privilege this credential carries, conditions aside.
+
+        An API key's privileges count only as far as its owner's own reach:
+        a key never outlives its owner's removal from a team.
+        """
         if self.ctx is None:
             return []
-        api_key = self.ctx.api_key
-        if self.ctx.privileges is not None:
-            key_id = api_key.pk if api_key is not None else None
-            privileges = [p for p in self.ctx.privileges if p.api_key_id == key_id]
-        else:
-            qs = Privilege.objects.filter(user=self.user).select_related(
-                "group", "virtual_machine__group"
-            )
-            if api_key is not None:
-                qs = qs.filter(api_key=api_key)
-            else:
-                qs = qs.filter(api_key__isnull=True)
-            privileges = list(qs)
-        if self.user.is_superuser and self.ctx.api_key is None:
-            privileges.append(
+        own = self._user_privileges(api_key=None)
+        if self.user.is_superuser:
+            own.append(
                 Privilege(
                     user=self.user, level=Level.CLUSTER_SU, password_required=True
                 )
             )
-        return privileges
+        if self.ctx.api_key is None:
+            return own
+        owner = Scope.of(own)
+        return [
+            priv
+            for priv in self._user_privileges(api_key=self.ctx.api_key)
+            if owner.level_on(target_of(priv)) >= rank(priv.level)
+        ]
+
+    def _user_privileges(self, api_key: ApiKey | None) -> list[Privilege]:
+        qs = Privilege.objects.filter(user=self.user).select_related(
+            "account", "group__account", "virtual_machine__group__account"
+        )
+        if api_key is not None:
+            return list(qs.filter(api_key=api_key))
+        return list(qs.filter(api_key__isnull=True))
 
     def unmet_conditions(self, priv: Privilege) -> list[str]:
         """The names of the conditions of `priv` that this request fails."""
@@ -155,6 +162,8 @@ class Policy:
         unmet = []
         if priv.password_required and ctx.api_key is None and not ctx.password_verified:
             unmet.append("password")
+        if self._second_factor_missing(priv):
+            unmet.append("second_factor")
         if priv.yubikey_required and not self._yubikey_fresh(priv.yubikey_otp_max_age):
             unmet.append("yubikey")
         networks = priv.networks
@@ -167,6 +176,17 @@ class Policy:
         ):
             unmet.append("ip")
         return unmet
+
+    def _second_factor_missing(self, priv: Privilege) -> bool:
+        """An account that demands a second factor lends its privileges only
+        to sign-ins that used one. It is a condition on the account's
+        privileges, not a sign-in gate, so no account admin can lock a user
+        out by granting them something. API keys are credentials of their own
+        and are exempt."""
+        if self.ctx.api_key is not None or "2fa" in self.ctx.factors:
+            return False
+        account = account_of(target_of(priv))
+        return account is not None and account.require_second_factor
 
     def _yubikey_fresh(self, max_age: int) -> bool:
         verified_at = self.ctx.yubikey_verified_at
@@ -395,6 +415,17 @@ class Policy:
         return held > rank(level)
 
 
+def target_of(priv: Privilege) -> Account | Group | VirtualMachine | None:
+    """What `priv` is on; None for cluster levels."""
+    if priv.account_id:
+        return priv.account
+    if priv.group_id:
+        return priv.group
+    if priv.virtual_machine_id:
+        return priv.virtual_machine
+    return None
+
+
 def account_of(obj) -> Account | None:
     if isinstance(obj, Account):
         return obj
@@ -410,6 +441,8 @@ _CONDITION_TEXT = {
     "sign in again with your YubiKey)",
     "ip": "a connection from an allowed network",
     "password": "signing in with your password",
+    "second_factor": "a second factor at sign-in (this account demands one: "
+    "sign in with your YubiKey or authenticator code)",
 }
 
 

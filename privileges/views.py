@@ -7,7 +7,7 @@ from accounts.views import get_account
 from groups.models import Group
 from groups.views import get_group
 from machines.models import VirtualMachine
-from panel.api import CorralView, lookup
+from panel.api import CorralView, is_id, lookup
 from panel.openapi import api_doc
 from privileges import actions
 from privileges.grants import require_grantable, resolve_grant
@@ -53,7 +53,7 @@ def target_of(priv: Privilege):
 
 class PrivilegeDetail(CorralView):
     def get_privilege(self, spec: str) -> Privilege:
-        if not spec.isdigit():
+        if not is_id(spec):
             raise exceptions.NotFound()
         return self.policy.find(
             lambda p: (

@@ -117,6 +117,12 @@ class Panel:
             return Gate(False, step_up=True, reason="Needs a fresh YubiKey OTP.")
         if "yubikey" in unmet and not self.has_yubikey:
             return Gate(False, reason="Needs a YubiKey, and you have none enrolled.")
+        if "second_factor" in unmet:
+            return Gate(
+                False,
+                reason="This account demands a second factor at sign-in; "
+                "sign in again with yours.",
+            )
         if "ip" in unmet:
             return Gate(
                 False,

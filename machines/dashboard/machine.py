@@ -18,6 +18,7 @@ from machines.dashboard.pages import (
     power_words,
 )
 from machines.models import Backup, BackupSchedule, Disc, IpAddress, VirtualMachine
+from panel.api import is_id
 from privileges.levels import Level
 
 GIB = forms.GIB
@@ -160,7 +161,7 @@ class MachinePage:
 
     def _pick(self, queryset, key: str):
         value = self.panel.request.POST.get(key, "")
-        found = queryset.filter(pk=int(value)).first() if value.isdigit() else None
+        found = queryset.filter(pk=int(value)).first() if is_id(value) else None
         if found is None:
             raise Http404
         return found

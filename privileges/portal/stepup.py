@@ -11,7 +11,12 @@ from __future__ import annotations
 from django.contrib.auth.models import AnonymousUser
 
 from accounts import signin
-from accounts.otp import OtpRejected, has_yubikey, verify_yubikey_otp
+from accounts.otp import (
+    OtpRejected,
+    has_second_factor,
+    has_yubikey,
+    verify_yubikey_otp,
+)
 from panel import audit
 from panel.context import AuthContext, client_address
 from panel.models import AuditEvent
@@ -82,6 +87,13 @@ def explain(unmet, ctx: AuthContext, user) -> list[str]:
             f"and your address ({address}) is not in them. A YubiKey cannot help "
             "with this: connect from an allowed network, or ask an account admin "
             "to change the privilege's allowed networks."
+        )
+    if "second_factor" in unmet:
+        lines.append(
+            "This account demands a second factor at sign-in, and this session "
+            "was signed in without one. Sign out and sign in again with your "
+            "YubiKey or authenticator code"
+            + ("." if has_second_factor(user) else "; enrol one first.")
         )
     if "password" in unmet:
         lines.append("This needs a session that was signed in with a password.")

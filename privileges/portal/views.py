@@ -32,7 +32,7 @@ from accounts.authentication import browser_context
 from accounts.models import Account, ApiKey, User
 from groups.models import Group
 from machines.models import VirtualMachine
-from panel.api import ConditionUnmet, lookup
+from panel.api import ConditionUnmet, is_id, lookup
 from panel.context import client_address
 from panel.models import AuditEvent
 from privileges import actions
@@ -127,9 +127,7 @@ class Team:
         ).order_by("user__username", "api_key_id", "id")
 
     def get_privilege(self, spec: str) -> Privilege:
-        priv = (
-            self.privileges().filter(pk=int(spec)).first() if spec.isdigit() else None
-        )
+        priv = self.privileges().filter(pk=int(spec)).first() if is_id(spec) else None
         if priv is None:
             raise Http404
         return described(priv)
@@ -412,25 +410,40 @@ def revoke(request, team: Team, privilege: str):
 @team_page
 @require_http_methods(["GET", "POST"])
 def create_user(request, team: Team):
+    # The same sign-up rule as POST /users: a team admin cannot mint users
+    # where sign-up is closed, nor approved ones where it needs approval.
+    try:
+        approved = account_actions.new_user_approved(
+            by_cluster_admin=team.policy.is_cluster_admin()
+        )
+    except account_actions.SignUpClosed:
+        return page(
+            request,
+            "privileges/portal/create_user.html",
+            "privileges/portal/_create_user_closed.html",
+            {"team": team},
+            403 if request.method == "POST" else 200,
+        )
     form = forms.CreateUserForm(request.POST or None, **team.form_kwargs())
     if request.method == "POST" and form.is_valid():
-        user = _create_user(team, form)
+        user = _create_user(team, form, approved=approved)
         if user is not None:
+            waiting = "" if approved else " (waiting for a cluster admin's approval)"
             return done(
                 request,
                 team.url(),
-                f"Created {user.username} with {form.cleaned_data['level']}.",
+                f"Created {user.username} with {form.cleaned_data['level']}{waiting}.",
             )
     return page(
         request,
         "privileges/portal/create_user.html",
         "privileges/portal/_create_user_form.html",
-        {"team": team, "form": form},
+        {"team": team, "form": form, "approved": approved},
         400 if form.errors else 200,
     )
 
 
-def _create_user(team: Team, form) -> User | None:
+def _create_user(team: Team, form, *, approved: bool) -> User | None:
     data = form.validated
     # Checked with an unsaved user first, so a refused grant creates nobody.
     fields = _resolved(team, User(username=data["username"]), form.grant_data(), form)
@@ -442,6 +455,7 @@ def _create_user(team: Team, form) -> User | None:
                 username=data["username"],
                 email=data["email"],
                 password=data["password"],
+                approved=approved,
                 actor=team.user,
                 address=team.address,
             )
@@ -528,7 +542,7 @@ def _create_key(team: Team, form) -> tuple[ApiKey | None, str | None]:
 @team_page
 @require_http_methods(["GET", "POST"])
 def api_key_delete(request, team: Team, key: str):
-    found = _own_keys(team).filter(pk=int(key)).first() if key.isdigit() else None
+    found = _own_keys(team).filter(pk=int(key)).first() if is_id(key) else None
     if found is None:
         raise Http404
     if request.method == "POST" and request.POST.get("confirm") == "yes":

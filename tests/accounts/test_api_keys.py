@@ -154,27 +154,19 @@ def test_a_user_may_not_give_their_own_key_more_than_they_hold(alice):
     assert not Privilege.objects.filter(api_key=key).exists()
 
 
-def test_someone_elses_key_gets_only_below_the_granters_level(alice):
+def test_only_the_keys_owner_gives_it_privileges_not_a_teammate(alice):
     bob = make_user("bob")
     key, _ = make_api_key(bob)
     acme = alice.privileges.get().account
-    body = {"api_key_id": key.pk, "account_id": acme.pk}
+    body = {"api_key_id": key.pk, "group_id": acme.groups.get().pk}
 
-    same = as_user(alice).post(
-        "/users/bob/privileges", {**body, "level": "account_admin"}
-    )
-    group = as_user(alice).post(
-        "/users/bob/privileges",
-        {
-            "api_key_id": key.pk,
-            "group_id": acme.groups.get().pk,
-            "level": "group_admin",
-        },
+    response = as_user(alice).post(
+        "/users/bob/privileges", {**body, "level": "group_admin"}
     )
 
-    assert same.status_code == 403
-    assert group.status_code == 201
-    assert group.json()["password_required"] is False
+    assert response.status_code == 400
+    assert response.json() == {"api_key_id": ["no such API key of yours"]}
+    assert not key.privileges.exists()
 
 
 def test_a_key_of_another_user_cannot_be_named_as_yours(alice):

@@ -1,4 +1,5 @@
-"""A second factor at every sign-in, when the user or an account demands it."""
+"""A second factor: at every sign-in when the user asks for it; for the
+privileges of an account that demands it."""
 
 import os
 
@@ -13,8 +14,12 @@ from tests.factories import (
     Api,
     SimulatedYubikey,
     as_user,
+    bearer_api_key,
+    grant,
     make_account,
+    make_api_key,
     make_user,
+    make_vm,
 )
 
 pytestmark = pytest.mark.django_db
@@ -58,16 +63,92 @@ def test_a_sign_in_without_the_factor_is_missing_2fa(strict_user):
     assert not SessionToken.objects.exists()
 
 
-def test_an_account_can_demand_the_factor_of_its_members():
-    member = make_user()
+def demanding_account(member):
     account = make_account(owner=member)
     account.require_second_factor = True
     account.save()
+    return account
+
+
+def test_an_accounts_demand_does_not_gate_the_sign_in():
+    member = make_user()
+    demanding_account(member)
 
     response = sign_in(member)
 
+    assert factors_of(response) == ["password"]
+
+
+def test_an_accounts_privileges_need_a_second_factor_at_sign_in():
+    member = make_user()
+    account = demanding_account(member)
+    token = sign_in(member).content.decode()
+
+    response = Api(f"Bearer {token}").get(f"/accounts/{account.name}")
+
     assert response.status_code == 403
-    assert "Missing 2FA" in response.content.decode()
+    assert "a second factor at sign-in" in response.json()["detail"]
+    assert Api(f"Bearer {token}").get("/accounts").json() == []
+
+
+def test_a_sign_in_with_a_second_factor_meets_the_accounts_demand():
+    member = make_user()
+    account = demanding_account(member)
+    secret = add_totp(member)
+    token = sign_in(member, **{"2fa": totp_code(secret)}).content.decode()
+
+    response = Api(f"Bearer {token}").get(f"/accounts/{account.name}")
+
+    assert response.status_code == 200
+
+
+def test_basic_with_a_yubikey_otp_meets_the_accounts_demand():
+    member = make_user()
+    account = demanding_account(member)
+    key = SimulatedYubikey(member)
+
+    without = as_user(member).get(f"/accounts/{account.name}")
+    with_otp = as_user(member, HTTP_X_YUBIKEY_OTP=key.otp()).get(
+        f"/accounts/{account.name}"
+    )
+
+    assert without.status_code == 403
+    assert with_otp.status_code == 200
+
+
+def test_the_accounts_demand_covers_its_groups_and_machines():
+    owner = make_user()
+    account = demanding_account(owner)
+    member = make_user()
+    group = account.groups.get()
+    vm = make_vm(group)
+    grant(member, "vm_admin", vm)
+
+    response = as_user(member).get(f"/virtual_machines/{vm.pk}")
+
+    assert response.status_code == 403
+    assert "a second factor at sign-in" in response.json()["detail"]
+
+
+def test_the_accounts_demand_leaves_other_accounts_alone():
+    member = make_user()
+    demanding_account(member)
+    relaxed = make_account(owner=member)
+
+    response = as_user(member).get(f"/accounts/{relaxed.name}")
+
+    assert response.status_code == 200
+
+
+def test_api_key_privileges_are_exempt_from_the_accounts_demand():
+    member = make_user()
+    account = demanding_account(member)
+    key, secret = make_api_key(member)
+    grant(member, "account_admin", account, api_key=key)
+
+    response = Api(bearer_api_key(secret)).get(f"/accounts/{account.name}")
+
+    assert response.status_code == 200
 
 
 def test_other_users_sign_in_with_the_password_alone():

@@ -114,6 +114,18 @@ def test_an_ip_condition_is_explained_without_an_otp_prompt(fleet):
     assert "Touch your YubiKey" not in text
 
 
+def test_an_accounts_second_factor_demand_is_explained_on_locked_machines(fleet):
+    fleet.account.require_second_factor = True
+    fleet.account.save()
+
+    text = browser(fleet.console).get("/panel/").content.decode()
+
+    assert "locked" in text
+    assert fleet.url not in text
+    assert "demands a second factor at sign-in" in text
+    assert "Touch your YubiKey" not in text
+
+
 def test_the_live_poll_answers_204_until_something_changes(fleet):
     client = browser(fleet.owner)
     page = client.get("/panel/")
