@@ -146,24 +146,29 @@ def second_factor_required(user: User) -> bool:
 
 
 class BadYubikey(ValueError):
-    """An enrolment value is malformed; the message names it."""
+    """An enrolment value is malformed; the message names it and `field` says
+    which form field it belongs to (the pages show it there)."""
+
+    def __init__(self, message: str, field: str = ""):
+        super().__init__(message)
+        self.field = field
 
 
 _MODHEX_ID = re.compile(r"^[cbdefghijklnrtuv]{2,32}$")
 _HEX = re.compile(r"^[0-9a-f]*$")
 
 
-def _check_hex(name: str, value: str, length: int) -> str:
+def _check_hex(name: str, value: str, length: int, field: str = "") -> str:
     value = value.strip().lower()
     if len(value) != length or not _HEX.match(value):
-        raise BadYubikey(f"{name} must be {length} hexadecimal digits")
+        raise BadYubikey(f"{name} must be {length} hexadecimal digits", field)
     return value
 
 
 def _check_public_id(public_id: str) -> str:
     public_id = public_id.strip().lower()
     if not _MODHEX_ID.match(public_id) or len(public_id) % 2:
-        raise BadYubikey("the public id must be 2 to 32 modhex characters")
+        raise BadYubikey("the public id must be 2 to 32 modhex characters", "public_id")
     return public_id
 
 
@@ -174,13 +179,15 @@ def add_local_yubikey(
     """Enrol a YubiKey validated here with its AES key and private id."""
     public_id = _check_public_id(public_id)
     if LocalYubikey.objects.filter(public_identity=public_id).exists():
-        raise BadYubikey(f"a YubiKey with public id {public_id} is already enrolled")
+        raise BadYubikey(
+            f"a YubiKey with public id {public_id} is already enrolled", "public_id"
+        )
     return LocalYubikey.objects.create(
         user=user,
         name=name or f"YubiKey {public_id}",
         public_identity=public_id,
-        key=_check_hex("the AES key", aes_key, 32),
-        private_id=_check_hex("the private id", private_id, 12),
+        key=_check_hex("the AES key", aes_key, 32, "aes_key"),
+        private_id=_check_hex("the private id", private_id, 12, "private_id"),
         confirmed=True,
     )
 

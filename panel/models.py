@@ -26,6 +26,12 @@ class AuditEvent(models.Model):
         API_KEY_DELETED = "api_key_deleted"
         OTP_REJECTED = "otp_rejected"
         MACHINE_CHANGED = "machine_changed"
+        DEVICE_ENROLLED = "device_enrolled"
+        DEVICE_REMOVED = "device_removed"
+        RECOVERY_CODES_MADE = "recovery_codes_made"
+        SSH_KEYS_CHANGED = "ssh_keys_changed"
+        SESSION_REVOKED = "session_revoked"
+        PASSWORD_RESET_SENT = "password_reset_sent"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     kind = models.CharField(max_length=32, choices=Kind.choices, db_index=True)

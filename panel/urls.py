@@ -2,7 +2,7 @@ from django.http import HttpResponseRedirect
 from django.urls import include, path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from accounts import session_views
+from accounts import profile_views, session_views
 from accounts import views as accounts
 from groups import views as groups
 from machines import admin_views as admin
@@ -66,6 +66,27 @@ urlpatterns = [
     path("panel/login", panel.login_password),
     path("panel/login/code", panel.login_code),
     path("panel/logout", panel.logout_view),
+    path("panel/profile/", include("accounts.profile_urls")),
+    path(
+        "panel/password-reset",
+        profile_views.PasswordReset.as_view(),
+        name="password-reset",
+    ),
+    path(
+        "panel/password-reset/sent",
+        profile_views.PasswordResetSent.as_view(),
+        name="password-reset-sent",
+    ),
+    path(
+        "panel/password-reset/<uidb64>/<token>",
+        profile_views.PasswordResetConfirm.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "panel/password-reset/done",
+        profile_views.PasswordResetDone.as_view(),
+        name="password-reset-done",
+    ),
     # Authentication (the BigV auth server's endpoints).
     path("session", session_views.create_session),
     path("session/<str:token>", session_views.session_detail),

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts import signin
 from accounts.models import User
 from accounts.otp import has_second_factor, second_factor_required
+from accounts.selfservice import SESSION_ADDRESS, SESSION_SIGNED_IN_AT
 from panel import audit
 from panel.context import client_address
 from panel.models import AuditEvent
@@ -115,6 +116,9 @@ def _complete(request, result: signin.SignInResult, next_url: str):
     _forget_pending(request)
     login(request, result.user, backend=BACKEND)
     request.session[signin.SESSION_FACTORS] = result.factors
+    # Shown on the profile page, so the user can tell their sessions apart.
+    request.session[SESSION_SIGNED_IN_AT] = timezone.now().isoformat()
+    request.session[SESSION_ADDRESS] = client_address(request) or ""
     if result.yubikey_verified_at is not None:
         request.session[signin.SESSION_YUBIKEY_AT] = (
             result.yubikey_verified_at.isoformat()
