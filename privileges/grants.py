@@ -79,6 +79,10 @@ def require_grantable(policy: Policy, fields: dict) -> None:
     """The caller may grant this (below their level, or up to it for their own
     API key), and the target's account is not suspended."""
     target = grant_target(fields)
+    if target is not None:
+        # A target seen only through privileges whose condition fails: 403
+        # naming the condition first, as for any other object.
+        policy.require_visible(target)
     policy.require_manage_privilege(target, fields["level"], fields.get("api_key"))
     if target is not None:
         policy.require_not_suspended(target)

@@ -1,5 +1,11 @@
 """Every endpoint, method and persona, and privilege conditions, in two tables.
 
+The persona table (ROWS) gives each persona's answer without conditions; the
+answers under each condition (a fresh, stale, missing or replayed OTP; an
+address inside or outside the allowed networks) are derived from it by one rule,
+`under_condition`, for Basic sign-in, session tokens and the browser. The
+hand-written CONDITION_ROWS check the rule.
+
 The world: account `acme` (groups `default` and `staging`, machine `web` in
 `default`, `db` in `staging`) and account `bravo`. Each persona holds one
 privilege in acme; the outsider is account admin of bravo only.
@@ -9,17 +15,20 @@ import os
 import re
 import string
 from binascii import unhexlify
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
+from django_otp.plugins.otp_static.models import StaticDevice
 from yubiotp.modhex import modhex
 from yubiotp.otp import YubiKey, encode_otp
 
-from accounts import actions
-from accounts.models import LocalYubikey, User
+from accounts import actions, signin
+from accounts.models import LocalYubikey, SessionToken, User
 from accounts.otp import verify_yubikey_otp
 from privileges.models import Privilege
 from tests.factories import (
@@ -65,8 +74,8 @@ class World:
     missing: dict[str, Any]
 
 
-@pytest.fixture
-def world() -> World:
+def build_world() -> World:
+    """Build the world described at the top of this module."""
     users = {persona: make_user(name) for persona, name in USERNAMES.items()}
     newbie = make_user("newbie")
     acme = make_account("acme")
@@ -109,6 +118,21 @@ def world() -> World:
         for key, value in values.items()
     }
     return World(users=users, values=values, missing=missing)
+
+
+@pytest.fixture(scope="module")
+def shared_world(django_db_setup, django_db_blocker):
+    """The world, built once for the module inside a transaction that is rolled
+    back at its end; every test runs in a savepoint inside it (pytest-django's
+    `db`), so what one test changes is gone before the next."""
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield build_world()
+        transaction.set_rollback(True)
+
+
+@pytest.fixture
+def world(shared_world, db) -> World:
+    return shared_world
 
 
 def client_for(world: World, persona: str, **headers) -> Api:
@@ -167,11 +191,25 @@ class Row:
     body: dict | None
     # One status per persona, in the order of PERSONAS.
     expected: tuple[int, ...]
+    # The placeholder naming what the answer hinges on, when it is neither the
+    # body's placeholder nor the path's last one (see `target_of`).
+    target: str | None = None
+    # Lists: the key of an item that names its owner ("" when nothing listed
+    # is anyone's own). None for everything that is not a list.
+    owner_key: str | None = None
+
+    def status_of(self, persona: str) -> int:
+        return self.expected[PERSONAS.index(persona)]
 
 
 ALL_SIGNED_IN = (200, 200, 200, 200, 200, 200, 401)
 NOT_ALLOWED = (405, 405, 405, 405, 405, 405, 401)
 NEW_USER = {"username": "newcomer", "email": "n@example.org", "password": PASSWORD}
+# Targets that are no placeholder: the whole cluster; nothing at all (an answer
+# that hinges on no privilege); nothing, and no credentials read either.
+CLUSTER = "cluster"
+OPEN = "open"
+PUBLIC = "public"
 
 # fmt: off
 ROWS = [
@@ -185,8 +223,9 @@ ROWS = [
         (200, 403, 403, 403, 403, 403, 404)),
     Row("DELETE", "/session/{token}", None, (204, 204, 204, 204, 204, 204, 404)),
     # Users.
-    Row("GET", "/users", None, ALL_SIGNED_IN),
-    Row("POST", "/users", NEW_USER, (201, 403, 403, 403, 403, 403, 201)),
+    Row("GET", "/users", None, ALL_SIGNED_IN, owner_key="username"),
+    Row("POST", "/users", NEW_USER, (201, 403, 403, 403, 403, 403, 201),
+        target=CLUSTER),
     Row("GET", "/users/{console}", None, (200, 200, 404, 200, 200, 404, 401)),
     Row("PUT", "/users/{console}", {"authorized_keys": ""},
         (200, 403, 404, 403, 200, 404, 401)),
@@ -207,16 +246,18 @@ ROWS = [
         (403, 403, 403, 403, 403, 403, 401)),
     Row("PUT", "/users/{newbie}/privileges", {}, NOT_ALLOWED),
     # API keys.
-    Row("GET", "/api_keys", None, ALL_SIGNED_IN),
-    Row("GET", "/api_keys?view=overview", None, ALL_SIGNED_IN),
-    Row("POST", "/api_keys", {"label": "ci"}, (201, 201, 201, 201, 201, 201, 401)),
+    Row("GET", "/api_keys", None, ALL_SIGNED_IN, owner_key="username"),
+    Row("GET", "/api_keys?view=overview", None, ALL_SIGNED_IN,
+        owner_key="username"),
+    Row("POST", "/api_keys", {"label": "ci"}, (201, 201, 201, 201, 201, 201, 401),
+        target=OPEN),
     Row("GET", "/api_keys/{console_key}", None, (200, 404, 404, 404, 200, 404, 401)),
     Row("DELETE", "/api_keys/{console_key}", None,
         (204, 404, 404, 404, 204, 404, 401)),
     Row("POST", "/api_keys/{console_key}", {}, NOT_ALLOWED),
     Row("PUT", "/api_keys/{console_key}", {}, NOT_ALLOWED),
     # Privileges.
-    Row("GET", "/privileges", None, ALL_SIGNED_IN),
+    Row("GET", "/privileges", None, ALL_SIGNED_IN, owner_key="username"),
     Row("GET", "/privileges?user_id={console}", None,
         (200, 200, 404, 200, 200, 404, 401)),
     Row("POST", "/privileges", {}, NOT_ALLOWED),
@@ -232,9 +273,11 @@ ROWS = [
     Row("DELETE", "/privileges/{admin_priv}", None,
         (204, 403, 404, 404, 404, 404, 401)),
     # Accounts.
-    Row("GET", "/accounts", None, ALL_SIGNED_IN),
-    Row("GET", "/accounts?view=overview&include_deleted=true", None, ALL_SIGNED_IN),
-    Row("POST", "/accounts", {"name": "newco"}, (201, 201, 201, 201, 201, 201, 401)),
+    Row("GET", "/accounts", None, ALL_SIGNED_IN, owner_key=""),
+    Row("GET", "/accounts?view=overview&include_deleted=true", None, ALL_SIGNED_IN,
+        owner_key=""),
+    Row("POST", "/accounts", {"name": "newco"}, (201, 201, 201, 201, 201, 201, 401),
+        target=OPEN),
     Row("PUT", "/accounts", {}, NOT_ALLOWED),
     Row("GET", "/accounts/{A}", None, (200, 200, 200, 200, 200, 404, 401)),
     Row("GET", "/accounts/{A_id}", None, (200, 200, 200, 200, 200, 404, 401)),
@@ -274,7 +317,7 @@ ROWS = [
     Row("GET", "/accounts/{A}/groups/{g2}/privileges", None,
         (200, 200, 200, 404, 404, 404, 401)),
     # Groups, the read-only non-nested endpoints.
-    Row("GET", "/groups", None, ALL_SIGNED_IN),
+    Row("GET", "/groups", None, ALL_SIGNED_IN, owner_key=""),
     Row("GET", "/groups?account_id={A}", None, (200, 200, 200, 200, 200, 404, 401)),
     Row("GET", "/groups?account_id={A_id}&view=overview", None,
         (200, 200, 200, 200, 200, 404, 401)),
@@ -285,11 +328,12 @@ ROWS = [
     Row("PUT", "/groups/{g2_id}", {"name": "renamed"}, NOT_ALLOWED),
     Row("DELETE", "/groups/{g2_id}", None, NOT_ALLOWED),
     # Definitions: readable by anyone, changed by cluster admins.
-    Row("GET", "/definitions", None, (200, 200, 200, 200, 200, 200, 200)),
+    Row("GET", "/definitions", None, (200, 200, 200, 200, 200, 200, 200),
+        target=PUBLIC),
     Row("POST", "/definitions", {}, (405, 405, 405, 405, 405, 405, 405)),
     Row("GET", "/definitions/{definition}", None, (200, 200, 200, 200, 200, 200, 200)),
     Row("PUT", "/definitions/{definition}", {"data": ["en-gb", "de"]},
-        (200, 403, 403, 403, 403, 403, 401)),
+        (200, 403, 403, 403, 403, 403, 401), target=CLUSTER),
 ]
 # fmt: on
 
@@ -551,3 +595,333 @@ def test_a_django_superuser_holds_cluster_su(world):
 
     assert response.status_code == 200
     assert grant_admin.status_code == 201
+
+
+# Conditions on every row ----------------------------------------------------
+#
+# The hand-written CONDITION_ROWS above stay as a cross-check of the rule below,
+# which derives the answer under each condition for every row and persona of
+# the persona table from the answer without conditions.
+
+# What each persona reaches through its one privilege, by placeholder name.
+_ACME = {"A", "A_id", "default", "default_id", "g2", "g2_id", "vm1_id", "vm2_id"}
+REACHES = {
+    "cluster_admin": {
+        *_ACME, "B", "B_id", "console", "console_priv", "admin_priv",
+        "console_key", CLUSTER,
+    },
+    "account_admin": {*_ACME, "console", "console_priv"},
+    "group_admin": {"A", "A_id", "g2", "g2_id", "vm2_id"},
+    "vm_admin": {"A", "A_id", "default", "default_id", "vm1_id", "console",
+                 "console_priv"},
+    "vm_console": {"A", "A_id", "default", "default_id", "vm1_id"},
+    "outsider": {"B", "B_id"},
+}  # fmt: skip
+# What a persona reaches as itself, whatever its privileges: its own user, its
+# own privileges and API keys.
+OWN = {
+    "vm_console": {"console", "console_priv", "console_key"},
+    "account_admin": {"admin_priv"},
+}
+UNMET_WORD = {"otp_stale": "YubiKey", "otp_missing": "YubiKey", "ip_outside": "address"}
+# Refusals that still show the object exists and the privilege reaches it.
+ISSUES = (400, 403, 409)
+
+
+def target_of(row: Row) -> str:
+    """The placeholder naming what the row's answer hinges on: set on the row,
+    else the body's placeholder (a grant's target), else the path's last."""
+    if row.target is not None:
+        return row.target
+    for value in (row.body or {}).values():
+        match = isinstance(value, str) and re.fullmatch(r"\{(\w+)\}", value)
+        if match:
+            return match.group(1)
+    return last_placeholder(row.path) or OPEN
+
+
+@dataclass(frozen=True)
+class Expect:
+    status: int
+    word: str | None = None  # a word the body's `detail` must contain
+    only_own: bool = False  # a list keeps only the caller's own items
+
+
+def under_condition(row: Row, persona: str, condition: str) -> Expect:
+    """What `persona` gets for `row` when its privileges carry `condition`.
+
+    - A fresh OTP, or an address inside the allowed networks, or an endpoint
+      that reads no credentials at all: as without the condition.
+    - A replayed OTP older than the newest verified one: 401, whatever the
+      endpoint, since signing in itself fails.
+    - A stale or missing OTP, or an address outside: privileges whose condition
+      fails count for nothing, so
+      - 404 stays 404 (the outsider learns nothing more), 405 stays 405;
+      - what the persona reaches as itself, or what needs no privilege,
+        answers as without the condition;
+      - a list answers 200 with only the caller's own items;
+      - 2xx, 400, 403 or 409 on what only the privilege reaches becomes 403
+        naming the condition (YubiKey or address);
+      - anything else (a 400 or 403 about what the privilege does not reach
+        either) stays as it was.
+    """
+    status = row.status_of(persona)
+    if condition in ("otp_fresh", "ip_inside") or row.target == PUBLIC:
+        return Expect(status)
+    if condition == "otp_replayed_old":
+        return Expect(401)
+    if status in (404, 405):
+        return Expect(status)
+    if row.owner_key is not None:
+        return Expect(200, only_own=True)
+    target = target_of(row)
+    if target == OPEN or target in OWN.get(persona, ()):
+        return Expect(status)
+    if target in REACHES[persona] and (200 <= status < 300 or status in ISSUES):
+        return Expect(403, UNMET_WORD[condition])
+    return Expect(status)
+
+
+def test_the_reach_table_agrees_with_the_persona_table():
+    """A persona never gets 404 for what REACHES says it reaches."""
+    for row in ROWS:
+        for persona in PERSONAS[:-1]:
+            if target_of(row) in REACHES[persona] | OWN.get(persona, set()):
+                assert row.status_of(persona) != 404, (row, persona)
+
+
+def test_the_rule_agrees_with_the_hand_written_condition_rows():
+    by_request = {(row.method, row.path): row for row in ROWS}
+    compared = 0
+    for hand in CONDITION_ROWS:
+        row = by_request.get((hand.method, hand.path))
+        if row is None or row.status_of(hand.persona) != hand.status:
+            continue
+        for condition in CONDITIONS:
+            derived = under_condition(row, hand.persona, condition)
+            assert (derived.status, derived.word) == expected_under(condition, hand)
+        compared += 1
+    assert compared >= 10
+
+
+@contextmanager
+def rolled_back():
+    """Whatever happens inside is undone: each condition starts afresh."""
+    with transaction.atomic():
+        yield
+        transaction.set_rollback(True)
+
+
+def item_ids(response) -> list:
+    return [item["id"] for item in response.json()]
+
+
+def own_ids(baseline, row: Row, username: str) -> list:
+    if not row.owner_key:
+        return []
+    return [item["id"] for item in baseline.json() if item[row.owner_key] == username]
+
+
+def check(world, api, row, values, expect: Expect, baseline) -> None:
+    response = call(
+        api, row.method, fill(row.path, values), fill_body(row.body, values)
+    )
+    assert response.status_code == expect.status, content(response)
+    if expect.word is not None:
+        assert expect.word in response.json()["detail"]
+    if expect.status == 401:
+        assert response.has_header("WWW-Authenticate")
+    if expect.status == 404:
+        assert_no_leak(world, api, row, values, response)
+    if baseline is not None and expect.status == 200:
+        if expect.only_own:
+            wanted = own_ids(baseline, row, values["me"])
+        else:
+            wanted = item_ids(baseline)
+        assert item_ids(response) == wanted
+
+
+def checked(failures: list, label: str, check_one) -> None:
+    """Run `check_one` undone afterwards, noting a failure under `label`."""
+    try:
+        with rolled_back():
+            check_one()
+    except AssertionError as failure:
+        failures.append(f"{label}: {failure}")
+
+
+UNMET = ("otp_stale", "otp_missing", "ip_outside")
+
+
+def condition_rows(personas=PERSONAS[:-1]):
+    """The persona table's rows and personas the conditions apply to, with the
+    conditions to try: all six where the persona reaches the object; only the
+    unmet ones where it gets 404 (the others answer as the persona table and as
+    any failed sign-in do), to show that they leak nothing either. Not the auth
+    server's rows (their credentials travel in the body or the path, not in
+    the headers conditioned here), nor 405 (answered before any lookup)."""
+    for row in ROWS:
+        if row.path.startswith("/session"):
+            continue
+        for persona in personas:
+            status = row.status_of(persona)
+            if status != 405:
+                yield row, persona, UNMET if status == 404 else CONDITIONS
+
+
+def baseline_of(world, row, persona, values):
+    """A list as the persona sees it without conditions."""
+    if row.owner_key is None:
+        return None
+    response = client_for(world, persona).get(fill(row.path, values))
+    assert response.status_code == 200
+    return response
+
+
+@pytest.mark.parametrize(
+    ("row", "persona", "conditions"),
+    [
+        pytest.param(
+            row, persona, conditions, id=f"{row.method} {row.path} as {persona}"
+        )
+        for row, persona, conditions in condition_rows()
+    ],
+)
+def test_every_row_under_every_condition(world, row, persona, conditions):
+    values = {**world.values, "me": world.users[persona].username}
+    baseline = baseline_of(world, row, persona, values)
+    failures = []
+
+    for condition in conditions:
+        expect = under_condition(row, persona, condition)
+
+        def check_one(condition=condition, expect=expect):
+            headers = prepare_condition(world, persona, condition)
+            api = client_for(world, persona, **headers)
+            check(world, api, row, values, expect, baseline)
+
+        checked(failures, condition, check_one)
+
+    assert not failures, "\n".join(failures)
+
+
+# Session tokens and the browser ---------------------------------------------
+#
+# The same rule, for the account admin signed in the two other ways a person
+# signs in: a session token from POST /session (`yubikey` carrying the OTP),
+# and the panel's browser session (/panel/login, then the OTP as the code).
+
+STALE = timedelta(seconds=900 + 60)
+
+
+def new_session(headers: dict, user: User, **fields) -> str:
+    response = Api(**headers).post(
+        "/session", {"username": user.username, "password": PASSWORD, **fields}
+    )
+    assert response.status_code == 200, response.content
+    return response.content.decode()
+
+
+def session_token_client(world: World, condition: str) -> Api:
+    """A session token of the account admin, whose privileges carry
+    `condition`; the old OTP of `otp_replayed_old` is sent to step it up."""
+    user = world.users["account_admin"]
+    privileges = Privilege.objects.filter(user=user)
+    if condition.startswith("ip_"):
+        privileges.update(ip_restrictions=ALLOWED_NETWORKS)
+        token = new_session({"REMOTE_ADDR": INSIDE}, user)
+        address = INSIDE if condition == "ip_inside" else OUTSIDE
+        return Api(f"Bearer {token}", REMOTE_ADDR=address)
+    privileges.update(yubikey_required=True)
+    key = SimulatedYubikey(user)
+    if condition == "otp_missing":
+        return Api(f"Bearer {new_session({}, user)}")
+    if condition == "otp_replayed_old":
+        older, newer = key.press(), key.press()
+        token = new_session({}, user, yubikey=newer)
+        refused = Api().post(
+            "/session",
+            {"username": user.username, "password": PASSWORD, "yubikey": older},
+        )
+        assert refused.status_code == 403
+        return Api(f"Bearer {token}", HTTP_X_YUBIKEY_OTP=older)
+    token = new_session({}, user, yubikey=key.press())
+    if condition == "otp_stale":
+        SessionToken.objects.filter(user=user).update(
+            yubikey_verified_at=timezone.now() - STALE
+        )
+    return Api(f"Bearer {token}")
+
+
+def browser_sign_in(api: Api, user: User, code: str) -> bool:
+    """Sign in through the panel's two steps; whether it worked."""
+    credentials = {"username": user.username, "password": PASSWORD}
+    first = api.client.post("/panel/login", credentials, **api.headers)
+    assert first.status_code == 302, first.content
+    api.client.post("/panel/login/code", {"code": code}, **api.headers)
+    return "_auth_user_id" in api.client.session
+
+
+def browser_client(world: World, condition: str) -> Api:
+    """The account admin's browser, signed in with the OTP (or, for
+    `otp_missing`, a recovery code) while their privileges carry `condition`;
+    with `otp_replayed_old` the sign-in is refused and the browser stays
+    anonymous."""
+    user = world.users["account_admin"]
+    privileges = Privilege.objects.filter(user=user)
+    key = SimulatedYubikey(user)
+    if condition.startswith("ip_"):
+        privileges.update(ip_restrictions=ALLOWED_NETWORKS)
+        api = Api(REMOTE_ADDR=INSIDE)
+        assert browser_sign_in(api, user, key.press())
+        api.headers["REMOTE_ADDR"] = INSIDE if condition == "ip_inside" else OUTSIDE
+        return api
+    privileges.update(yubikey_required=True)
+    api = Api()
+    if condition == "otp_missing":
+        device = StaticDevice.objects.create(user=user, name="recovery")
+        device.token_set.create(token="recovery1")
+        assert browser_sign_in(api, user, "recovery1")
+    elif condition == "otp_replayed_old":
+        older, newer = key.press(), key.press()
+        verify_yubikey_otp(user, newer)
+        assert not browser_sign_in(api, user, older)
+    else:
+        assert browser_sign_in(api, user, key.press())
+    if condition == "otp_stale":
+        session = api.client.session
+        verified = timezone.now() - STALE
+        session[signin.SESSION_YUBIKEY_AT] = verified.isoformat()
+        session.save()
+    return api
+
+
+SIGN_INS = {"session_token": session_token_client, "browser": browser_client}
+
+
+@pytest.mark.parametrize("condition", CONDITIONS)
+@pytest.mark.parametrize("sign_in", SIGN_INS)
+def test_signed_in_sessions_under_every_condition(world, sign_in, condition):
+    persona = "account_admin"
+    values = {**world.values, "me": world.users[persona].username}
+    cases = [
+        (row, baseline_of(world, row, persona, values))
+        for row, _, conditions in condition_rows(personas=(persona,))
+        if condition in conditions
+    ]
+    api = SIGN_INS[sign_in](world, condition)
+    failures = []
+
+    for row, baseline in cases:
+        expect = under_condition(row, persona, condition)
+        if sign_in == "browser" and condition == "otp_replayed_old":
+            # The refused browser is nobody: it gets what anyone gets.
+            expect = Expect(row.status_of("anonymous"))
+
+        def check_one(row=row, expect=expect, baseline=baseline):
+            check(world, api, row, values, expect, baseline)
+
+        checked(failures, f"{row.method} {row.path}", check_one)
+
+    assert len(cases) > 40
+    assert not failures, "\n".join(failures)
