@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -140,6 +141,30 @@ def second_factor_required(user: User) -> bool:
     granting them a privilege.
     """
     return user.require_second_factor
+
+
+def second_factor_expected(user: User) -> bool:
+    """Whether an interactive sign-in (`POST /session`, the browser) should
+    ask for a second factor: the user asked for one, or an account they
+    belong to demands one and they have a device to give it with.
+
+    Asking lets the BigV client prompt (it answers `Missing 2FA` with the
+    code) instead of signing in to privileges that would lend nothing. A
+    user without a device is never held at the door: their privileges in
+    such an account simply stay inactive. HTTP Basic is not asked.
+    """
+    if second_factor_required(user):
+        return True
+    from privileges.models import Privilege
+
+    demanding = Privilege.objects.filter(
+        Q(account__require_second_factor=True)
+        | Q(group__account__require_second_factor=True)
+        | Q(virtual_machine__group__account__require_second_factor=True),
+        user=user,
+        api_key__isnull=True,
+    )
+    return demanding.exists() and has_second_factor(user)
 
 
 # Enrolment ------------------------------------------------------------------

@@ -31,6 +31,7 @@ from accounts.models import User, hash_secret
 from accounts.otp import (
     OtpRejected,
     has_yubikey,
+    second_factor_expected,
     second_factor_required,
     verify_second_factor,
     verify_yubikey_otp,
@@ -86,7 +87,12 @@ def sign_in(
     result = _verify_factors(
         request, user, otp=otp, second_factor=second_factor, method=method
     )
-    if "2fa" not in result.factors and second_factor_required(user):
+    expected = (
+        second_factor_required(user)
+        if method == "basic"
+        else second_factor_expected(user)
+    )
+    if "2fa" not in result.factors and expected:
         raise SignInRefused(
             f"{MISSING_2FA}: this sign-in needs a second factor.", "missing_2fa"
         )

@@ -91,6 +91,31 @@ def test_an_accounts_privileges_need_a_second_factor_at_sign_in():
     assert Api(f"Bearer {token}").get("/accounts").json() == []
 
 
+def test_a_member_with_a_device_is_asked_for_it_so_the_client_prompts():
+    member = make_user()
+    demanding_account(member)
+    secret = add_totp(member)
+
+    refused = sign_in(member)
+    retried = sign_in(member, **{"2fa": totp_code(secret)})
+
+    assert refused.status_code == 403
+    assert "Missing 2FA" in refused.content.decode()
+    assert retried.status_code == 200
+    assert "2fa" in factors_of(retried)
+
+
+def test_basic_is_not_held_at_the_door_by_an_accounts_demand():
+    member = make_user()
+    account = demanding_account(member)
+    add_totp(member)
+
+    response = as_user(member).get(f"/accounts/{account.name}")
+
+    assert response.status_code == 403
+    assert "a second factor at sign-in" in response.json()["detail"]
+
+
 def test_a_sign_in_with_a_second_factor_meets_the_accounts_demand():
     member = make_user()
     account = demanding_account(member)
