@@ -140,9 +140,16 @@ def test_pages_fit_a_phone_and_work_by_keyboard(cluster, new_page):
     page = new_page(width=375, height=740)
     sign_in(page, "owner")
 
+    owner.is_superuser = True  # so the cluster pages are open to this user too
+    owner.save(update_fields=["is_superuser"])
     for path in ("/panel/", "/panel/accounts/acme/groups/default/machines/web/",
-                 "/panel/machines/new"):  # fmt: skip
-        page.goto(path)
+                 "/panel/machines/new", "/panel/team/acme/",
+                 "/panel/team/acme/grant", "/panel/team/acme/audit",
+                 "/panel/profile/", "/panel/profile/password",
+                 "/panel/cluster/", "/panel/cluster/heads/",
+                 "/panel/cluster/accounts/",
+                 "/panel/cluster/networks/"):  # fmt: skip
+        assert page.goto(path).status == 200, path
         overflow = page.evaluate(
             "document.documentElement.scrollWidth - window.innerWidth"
         )
