@@ -300,6 +300,18 @@ class StoragePoolDetail(AdminDetail):
     model, serializer_class = StoragePool, StoragePoolSerializer
 
 
+def hosting_parameters(models: dict) -> list:
+    """`{kind}/{spec}` of the hosted-things listings: which host, by label."""
+    kind = OpenApiParameter(
+        "kind",
+        str,
+        OpenApiParameter.PATH,
+        enum=[*models],
+        description="What `spec` names.",
+    )
+    return [kind, BY_LABEL]
+
+
 class HostedVirtualMachines(AdminView):
     """`GET /admin/{heads|tails|storage_pools}/{x}/virtual_machines`."""
 
@@ -307,16 +319,7 @@ class HostedVirtualMachines(AdminView):
 
     @api_doc(
         responses=VirtualMachineSerializer(many=True),
-        parameters=[
-            OpenApiParameter(
-                "kind",
-                str,
-                OpenApiParameter.PATH,
-                enum=[*models],
-                description="What `spec` names.",
-            ),
-            BY_LABEL,
-        ],
+        parameters=hosting_parameters(models),
     )
     def get(self, request, kind, spec):
         if kind not in self.models:
@@ -331,19 +334,7 @@ class HostedDiscs(AdminView):
 
     models = {"tails": Tail, "storage_pools": StoragePool}
 
-    @api_doc(
-        responses=DiscSerializer(many=True),
-        parameters=[
-            OpenApiParameter(
-                "kind",
-                str,
-                OpenApiParameter.PATH,
-                enum=[*models],
-                description="What `spec` names.",
-            ),
-            BY_LABEL,
-        ],
-    )
+    @api_doc(responses=DiscSerializer(many=True), parameters=hosting_parameters(models))
     def get(self, request, kind, spec):
         if kind not in self.models:
             raise exceptions.NotFound()
