@@ -16,6 +16,7 @@ from datetime import datetime
 from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -220,7 +221,7 @@ class BrowserSession:
 
     id: str
     expires_at: datetime
-    signed_in_at: str
+    signed_in_at: datetime | None
     address: str
     current: bool
 
@@ -242,7 +243,7 @@ def browser_sessions(user: User, current_key: str | None) -> list[BrowserSession
         BrowserSession(
             id=browser_session_id(session.session_key),
             expires_at=session.expire_date,
-            signed_in_at=data.get(SESSION_SIGNED_IN_AT, ""),
+            signed_in_at=parse_datetime(data.get(SESSION_SIGNED_IN_AT) or ""),
             address=data.get(SESSION_ADDRESS, ""),
             current=session.session_key == current_key,
         )
